@@ -1,0 +1,99 @@
+// Package sources defines the small driver interface every message source
+// implements (Pub/Sub, SQS, in-memory, JSONL file), in the style of Go CDK's
+// pubsub/driver. Drivers live in provider-named subpackages; sourcetest holds
+// the conformance suite they all pass.
+package sources
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrClosed is returned by a source's methods after Close.
+var ErrClosed = errors.New("source closed")
+
+// Message is one message received from a source.
+type Message struct {
+	// ID is the broker's message id (Pub/Sub message id, SQS MessageId).
+	ID string
+	// Body is the payload: one job object or an array of jobs.
+	Body []byte
+	// Attributes are the message attributes (tenant, run_id, pipeline, …).
+	Attributes map[string]string
+	// PublishTime is when the broker accepted the message, if known.
+	PublishTime time.Time
+	// DeliveryAttempt counts deliveries, starting at 1; 0 when the broker
+	// does not report it.
+	DeliveryAttempt int
+	// OrderingKey is the ordering key (Pub/Sub) or message group (SQS FIFO).
+	OrderingKey string
+	// Handle is private to the driver that produced the message.
+	Handle any
+}
+
+// Size is the number of bytes the message counts against flow control.
+func (m *Message) Size() int {
+	n := len(m.Body)
+	for k, v := range m.Attributes {
+		n += len(k) + len(v)
+	}
+	return n
+}
+
+// DeadLetter asks a source to park a payload with the reason it failed.
+type DeadLetter struct {
+	// Message is the original message. DeadLetter does not ack it: the
+	// caller acks once every job in it is resolved.
+	Message *Message
+	// Body is what is dead-lettered: the whole message body, or the raw JSON
+	// of the one job that failed when a message carries several.
+	Body []byte
+	// Reason is machine-readable (snake_case), e.g. "text_too_long".
+	Reason string
+	// Detail is a human-readable explanation (never secrets).
+	Detail string
+	// Stage is where it failed: decode, route, endpoint, ensemble, sink.
+	Stage string
+}
+
+// Dead-letter attributes added to a dead-lettered payload, alongside the
+// original message's attributes.
+const (
+	AttrErrorClass      = "chorus_error_class"
+	AttrError           = "chorus_error"
+	AttrFailedAt        = "chorus_failed_at"
+	AttrSourceMessageID = "chorus_source_message_id"
+	AttrDeliveryAttempt = "chorus_delivery_attempt"
+)
+
+// FlowControl bounds what a source hands out and has not yet seen acked,
+// nacked or dead-lettered-then-acked. Zero means the driver default; a
+// negative value disables that bound.
+type FlowControl struct {
+	MaxOutstandingMessages int
+	MaxOutstandingBytes    int
+}
+
+// Source is a message source driver.
+//
+// All methods are safe for concurrent use. Drivers report errors classified
+// with worker/errkind and do not retry internally: retry lives in the worker.
+type Source interface {
+	// Receive returns up to max messages. It blocks until at least one is
+	// available, ctx is done, or about a second has passed; an empty batch
+	// with a nil error is fine. It never hands out messages beyond the
+	// source's FlowControl bounds: when they are reached it waits for acks.
+	Receive(ctx context.Context, max int) ([]*Message, error)
+	// Ack confirms messages: they are never delivered again. Acking a
+	// message twice, or after a nack, is ignored.
+	Ack(ctx context.Context, msgs []*Message) error
+	// Nack returns messages for redelivery no sooner than delay from now.
+	Nack(ctx context.Context, msgs []*Message, delay time.Duration) error
+	// DeadLetter parks payloads with their reasons. It does not ack the
+	// original messages.
+	DeadLetter(ctx context.Context, dls []DeadLetter) error
+	// Close stops receiving. Messages handed out and not acked are released
+	// for redelivery (immediately where the broker allows it).
+	Close(ctx context.Context) error
+}

@@ -1,0 +1,135 @@
+// Package errkind classifies errors so that every layer above a driver can
+// decide between retry, dead-letter and stop without reading error text.
+//
+// Drivers and adapters wrap what they see with New; callers branch on KindOf.
+// Retry lives in one place (the worker), so a driver never loops on its own.
+package errkind
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+)
+
+// Kind says what a caller may do about an error.
+type Kind int
+
+const (
+	// Unknown errors are treated as retryable by the worker: losing data is
+	// worse than retrying a bounded number of times.
+	Unknown Kind = iota
+	// Retryable: the same request may succeed later (5xx, 429, timeouts,
+	// connection loss, serialization failures).
+	Retryable
+	// Permanent: the same request will fail again; retrying wastes capacity.
+	Permanent
+	// InvalidInput: the job itself is bad (malformed, oversized, unknown
+	// tenant). It is dead-lettered on first delivery.
+	InvalidInput
+	// Canceled: the caller gave up (context canceled or shutdown).
+	Canceled
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Retryable:
+		return "retryable"
+	case Permanent:
+		return "permanent"
+	case InvalidInput:
+		return "invalid_input"
+	case Canceled:
+		return "canceled"
+	default:
+		return "unknown"
+	}
+}
+
+// Error carries a Kind and a machine-readable Reason (snake_case, stable,
+// used as a metric label and a dead-letter attribute).
+type Error struct {
+	Kind   Kind
+	Reason string
+	// RetryAfter, when > 0, is how long the remote side asked us to wait
+	// (HTTP 429/503 Retry-After).
+	RetryAfter time.Duration
+	Err        error
+}
+
+func (e *Error) Error() string {
+	if e.Err == nil {
+		return e.Reason
+	}
+	if e.Reason == "" {
+		return e.Err.Error()
+	}
+	return e.Reason + ": " + e.Err.Error()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// New wraps err with a kind and reason.
+func New(kind Kind, reason string, err error) error {
+	return &Error{Kind: kind, Reason: reason, Err: err}
+}
+
+// Errorf is New with a formatted message.
+func Errorf(kind Kind, reason, format string, args ...any) error {
+	return &Error{Kind: kind, Reason: reason, Err: fmt.Errorf(format, args...)}
+}
+
+// KindOf reports the kind of err. Context cancellation is Canceled; a net
+// timeout or a deadline is Retryable; an unclassified error is Unknown.
+func KindOf(err error) Kind {
+	if err == nil {
+		return Unknown
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Kind
+	}
+	if errors.Is(err, context.Canceled) {
+		return Canceled
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return Retryable
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return Retryable
+	}
+	return Unknown
+}
+
+// ReasonOf returns the outermost machine-readable reason, or "error".
+func ReasonOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) && e.Reason != "" {
+		return e.Reason
+	}
+	switch KindOf(err) {
+	case Canceled:
+		return "canceled"
+	case Retryable:
+		return "timeout"
+	}
+	return "error"
+}
+
+// RetryAfterOf returns the wait the remote side asked for, if any.
+func RetryAfterOf(err error) (time.Duration, bool) {
+	var e *Error
+	if errors.As(err, &e) && e.RetryAfter > 0 {
+		return e.RetryAfter, true
+	}
+	return 0, false
+}
+
+// IsRetryable reports whether retrying err may help. Unknown counts as
+// retryable; the retry budget bounds the cost.
+func IsRetryable(err error) bool {
+	k := KindOf(err)
+	return k == Retryable || k == Unknown
+}
