@@ -1,0 +1,93 @@
+// Package metrics holds the worker's Prometheus collectors. They register on
+// a registry the caller owns (no global state), so tests and the demo can
+// read them back and several workers can live in one process.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Job outcomes (label "outcome" of chorus_jobs_total).
+const (
+	OutcomeCommitted    = "committed"
+	OutcomeDeadLettered = "dead_lettered"
+	OutcomeRetried      = "retried"
+)
+
+// Metrics are the worker's collectors. Metric names are part of the
+// operator contract (dashboards, alerts): change them only with care.
+type Metrics struct {
+	MessagesReceived prometheus.Counter
+	MessagesAcked    prometheus.Counter
+	MessagesNacked   prometheus.Counter
+	DeliveryAttempts prometheus.Histogram
+	Jobs             *prometheus.CounterVec   // tenant, outcome
+	DeadLetters      *prometheus.CounterVec   // reason, stage
+	InFlightMessages prometheus.Gauge
+	InFlightJobs     prometheus.Gauge
+	BatchSize        *prometheus.HistogramVec // model
+	BatchFill        *prometheus.HistogramVec // model: size / max_items
+	EndpointLatency  *prometheus.HistogramVec // model
+	EndpointErrors   *prometheus.CounterVec   // model, reason
+	EndpointItems    *prometheus.CounterVec   // model
+	ModelsFailed     *prometheus.CounterVec   // model: jobs a model could not score
+	SinkRows         *prometheus.CounterVec   // outcome: written, rejected, failed
+	SinkLatency      prometheus.Histogram
+	JobLatency       prometheus.Histogram // receive → committed
+}
+
+// New creates the collectors and registers them on reg (nil: not registered).
+func New(reg prometheus.Registerer) *Metrics {
+	latency := prometheus.ExponentialBuckets(0.0005, 2, 16) // 0.5ms … ~16s
+	m := &Metrics{
+		MessagesReceived: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "chorus_messages_received_total", Help: "Messages received from the source."}),
+		MessagesAcked: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "chorus_messages_acked_total", Help: "Messages acked after every job was committed or dead-lettered."}),
+		MessagesNacked: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "chorus_messages_nacked_total", Help: "Messages nacked for redelivery after a transient failure."}),
+		DeliveryAttempts: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "chorus_message_delivery_attempt", Help: "Delivery attempt of received messages, where the source reports it.",
+			Buckets: []float64{1, 2, 3, 5, 10, 20}}),
+		Jobs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chorus_jobs_total", Help: "Jobs by tenant and outcome (committed, dead_lettered, retried)."},
+			[]string{"tenant", "outcome"}),
+		DeadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chorus_dead_letters_total", Help: "Payloads dead-lettered, by reason and stage."},
+			[]string{"reason", "stage"}),
+		InFlightMessages: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "chorus_inflight_messages", Help: "Messages received and not yet acked or nacked."}),
+		InFlightJobs: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "chorus_inflight_jobs", Help: "Jobs being scored or written."}),
+		BatchSize: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "chorus_batch_size", Help: "Instances per endpoint batch.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 11)}, []string{"model"}),
+		BatchFill: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "chorus_batch_fill_ratio", Help: "Batch size over the model's max batch items.",
+			Buckets: prometheus.LinearBuckets(0.1, 0.1, 10)}, []string{"model"}),
+		EndpointLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "chorus_endpoint_request_duration_seconds", Help: "Endpoint request latency, retries excluded.",
+			Buckets: latency}, []string{"model"}),
+		EndpointErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chorus_endpoint_errors_total", Help: "Endpoint request errors by model and reason."},
+			[]string{"model", "reason"}),
+		EndpointItems: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chorus_endpoint_items_total", Help: "Instances scored by each model."}, []string{"model"}),
+		ModelsFailed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chorus_model_failures_total", Help: "Jobs a model could not score after retries."}, []string{"model"}),
+		SinkRows: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chorus_sink_rows_total", Help: "Rows by outcome: written, rejected (bad row), failed (write error)."},
+			[]string{"outcome"}),
+		SinkLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "chorus_sink_write_duration_seconds", Help: "Sink write latency per batch.", Buckets: latency}),
+		JobLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "chorus_job_latency_seconds", Help: "End-to-end job latency, receive to sink commit.", Buckets: latency}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.MessagesReceived, m.MessagesAcked, m.MessagesNacked, m.DeliveryAttempts,
+			m.Jobs, m.DeadLetters, m.InFlightMessages, m.InFlightJobs, m.BatchSize, m.BatchFill,
+			m.EndpointLatency, m.EndpointErrors, m.EndpointItems, m.ModelsFailed, m.SinkRows,
+			m.SinkLatency, m.JobLatency)
+	}
+	return m
+}
