@@ -1,0 +1,40 @@
+# Chorus — the two commands a new user needs are `make demo` and `make test`.
+GO          ?= go
+STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
+BIN         ?= bin/chorus
+
+.PHONY: all build demo test test-short bench lint fuzz clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/chorus
+
+# Scores the embedded demo feedback end to end; output in ./chorus-out/.
+demo:
+	$(GO) run ./cmd/chorus demo
+
+# Every test, with the race detector. With CI=true a missing test service
+# is a failure, never a skip.
+test:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+test-short:
+	$(GO) test -short -count=1 ./...
+
+# Performance targets of DESIGN.md, reported (never asserted) in bench/REPORT.md.
+bench:
+	$(GO) run ./cmd/chorus bench --report bench/REPORT.md
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./worker/... | tee bench/micro.txt
+
+lint:
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./worker/job
+
+clean:
+	rm -rf bin chorus-out
