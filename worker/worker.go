@@ -1,0 +1,272 @@
+// Package worker runs Chorus's scoring path: pull messages from a source,
+// decode them into jobs, route each job to its pipeline's models, micro-batch
+// instances per model to the endpoints, ensemble the answers, write results
+// to the sink in batches, and ack each message only when every job in it is
+// committed or dead-lettered with a reason.
+//
+// Every stage is bounded (source flow control, per-model waiting items and
+// batches in flight, sink rows waiting and writes in flight), and each stage
+// blocks the one before it when full, so a slow endpoint or sink stops the
+// pulling instead of growing memory.
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/chorusml/chorus/sinks"
+	"github.com/chorusml/chorus/sources"
+	"github.com/chorusml/chorus/worker/batcher"
+	"github.com/chorusml/chorus/worker/config"
+	"github.com/chorusml/chorus/worker/endpoint"
+	"github.com/chorusml/chorus/worker/ensemble"
+	"github.com/chorusml/chorus/worker/errkind"
+	"github.com/chorusml/chorus/worker/job"
+	"github.com/chorusml/chorus/worker/metrics"
+	"github.com/chorusml/chorus/worker/retry"
+	"github.com/chorusml/chorus/worker/router"
+)
+
+// ClientFactory builds the endpoint client for a model. The worker calls it
+// the first time a routed job needs the model, so models no job needs cost
+// no connection, goroutine or memory.
+type ClientFactory func(m config.Model) (endpoint.Client, error)
+
+// Options wire a worker. Config must already be loaded and validated
+// (defaults applied).
+type Options struct {
+	Config  *config.Config
+	Source  sources.Source
+	Sink    sinks.Sink
+	Clients ClientFactory
+	Logger  zerolog.Logger
+	// Metrics may be nil: the worker then keeps unregistered collectors.
+	Metrics *metrics.Metrics
+	// Now is the clock for scored_at (tests); default time.Now.
+	Now func() time.Time
+}
+
+// Worker is one scoring worker. Create with New, start with Run.
+type Worker struct {
+	cfg     *config.Config
+	src     sources.Source
+	sink    sinks.Sink
+	clients ClientFactory
+	log     zerolog.Logger
+	m       *metrics.Metrics
+	now     func() time.Time
+
+	router    *router.Router
+	combiners []*ensemble.Combiner // by pipeline index
+	limits    job.Limits
+	runners   []*modelRunner // by model index; started lazily
+	tenants   *tenantCounters
+
+	workCtx  context.Context
+	sinkB    *batcher.Batcher[*jobState]
+	ackB     *batcher.Batcher[*msgState]
+	inflight sync.WaitGroup
+	ready    atomic.Bool
+}
+
+// New checks the wiring and builds routes and ensembles. It starts nothing.
+func New(o Options) (*Worker, error) {
+	if o.Config == nil || o.Source == nil || o.Sink == nil || o.Clients == nil {
+		return nil, errors.New("worker: Config, Source, Sink and Clients are required")
+	}
+	cfg := o.Config
+	rt, err := router.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("worker: %w", err)
+	}
+	w := &Worker{
+		cfg: cfg, src: o.Source, sink: o.Sink, clients: o.Clients, log: o.Logger,
+		m: o.Metrics, now: o.Now, router: rt,
+		limits: job.Limits{
+			MaxTextBytes:      cfg.Limits.MaxTextBytes,
+			MaxJobsPerMessage: cfg.Limits.MaxJobsPerMessage,
+			MaxMessageBytes:   cfg.Limits.MaxMessageBytes,
+		},
+	}
+	if w.m == nil {
+		w.m = metrics.New(nil)
+	}
+	if w.now == nil {
+		w.now = time.Now
+	}
+	for i, p := range cfg.Pipelines {
+		c, err := ensemble.New(p)
+		if err != nil {
+			return nil, fmt.Errorf("worker: pipelines[%d] (%s): %w", i, p.Name, err)
+		}
+		w.combiners = append(w.combiners, c)
+	}
+	w.runners = make([]*modelRunner, len(cfg.Models))
+	for i := range cfg.Models {
+		w.runners[i] = &modelRunner{w: w, cfg: &cfg.Models[i]}
+	}
+	w.tenants = newTenantCounters(cfg, w.m)
+	return w, nil
+}
+
+// Ready reports whether the worker is pulling.
+func (w *Worker) Ready() bool { return w.ready.Load() }
+
+// Run pulls and scores until ctx ends, then drains: it stops pulling,
+// finishes in-flight work within the drain timeout, flushes the sink and
+// the acks, and closes the source and the sink. Messages still unresolved
+// at the drain deadline are released by the source's Close for redelivery.
+// Run returns nil after a clean drain, or the error that stopped it.
+func (w *Worker) Run(ctx context.Context) error {
+	// Work already pulled must outlive ctx (SIGTERM) to be finished; it is
+	// abandoned only at the drain deadline.
+	workCtx, abandon := context.WithCancel(context.WithoutCancel(ctx))
+	defer abandon()
+	w.workCtx = workCtx
+
+	sb := w.cfg.Sink.Batch
+	w.sinkB = batcher.New(workCtx, batcher.Policy{
+		MaxItems: sb.MaxRows, Linger: sb.Linger, MaxInFlight: sb.MaxInFlight, MaxWaiting: sb.MaxWaiting,
+	}, nil, w.writeRows)
+	w.ackB = batcher.New(workCtx, batcher.Policy{
+		MaxItems: 1000, Linger: 5 * time.Millisecond, MaxInFlight: 2, MaxWaiting: 4 * w.cfg.Worker.MaxOutstandingMessages,
+	}, nil, w.sendAcks)
+
+	g, pullCtx := errgroup.WithContext(ctx)
+	pullers := max(w.cfg.Worker.Pullers, 1)
+	for range pullers {
+		g.Go(func() error { return w.pull(pullCtx) })
+	}
+	w.ready.Store(true)
+	w.log.Info().Int("pullers", pullers).Int("models", len(w.cfg.Models)).Msg("worker started")
+	pullErr := g.Wait()
+	w.ready.Store(false)
+	if pullErr != nil && !errors.Is(pullErr, context.Canceled) {
+		w.log.Error().Err(pullErr).Msg("pulling stopped")
+	}
+
+	// Drain: every message pulled is resolved (acked, nacked) or the
+	// deadline passes.
+	drainTimeout := w.cfg.Worker.DrainTimeout
+	drained := make(chan struct{})
+	go func() {
+		w.inflight.Wait()
+		close(drained)
+	}()
+	timer := time.NewTimer(drainTimeout)
+	defer timer.Stop()
+	clean := true
+	select {
+	case <-drained:
+	case <-timer.C:
+		clean = false
+		w.log.Warn().Dur("drain_timeout", drainTimeout).Msg("drain timed out; releasing unfinished messages for redelivery")
+		abandon()
+	}
+	closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	for _, r := range w.runners {
+		r.close(closeCtx)
+	}
+	_ = w.sinkB.Close(closeCtx)
+	_ = w.ackB.Close(closeCtx)
+	abandon()
+	var errs []error
+	if err := w.src.Close(closeCtx); err != nil {
+		errs = append(errs, fmt.Errorf("closing source: %w", err))
+	}
+	if err := w.sink.Close(closeCtx); err != nil {
+		errs = append(errs, fmt.Errorf("closing sink: %w", err))
+	}
+	if pullErr != nil && !errors.Is(pullErr, context.Canceled) {
+		errs = append(errs, pullErr)
+	}
+	if !clean {
+		errs = append(errs, errors.New("drain timed out"))
+	}
+	w.log.Info().Bool("clean", clean).Msg("worker stopped")
+	return errors.Join(errs...)
+}
+
+// pull receives until ctx ends. Transient receive errors back off; a
+// permanent one (missing subscription, bad credentials) stops the worker.
+func (w *Worker) pull(ctx context.Context) error {
+	max := max(w.cfg.Worker.ReceiveBatch, 1)
+	wait := retry.Policy{Initial: 100 * time.Millisecond, Max: 10 * time.Second}
+	failures := 0
+	for ctx.Err() == nil {
+		msgs, err := w.src.Receive(ctx, max)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if !errkind.IsRetryable(err) {
+				return fmt.Errorf("receive: %w", err)
+			}
+			failures++
+			d := min(wait.Initial<<min(failures, 10), wait.Max)
+			w.log.Warn().Err(err).Dur("backoff", d).Msg("receive failed")
+			select {
+			case <-ctx.Done():
+			case <-time.After(d):
+			}
+			continue
+		}
+		failures = 0
+		for _, m := range msgs {
+			w.handle(m)
+		}
+	}
+	return nil
+}
+
+// handle decodes and routes one message and hands its jobs to the models.
+// It blocks while the models' queues are full (backpressure).
+func (w *Worker) handle(m *sources.Message) {
+	w.inflight.Add(1)
+	w.m.MessagesReceived.Inc()
+	w.m.InFlightMessages.Inc()
+	if m.DeliveryAttempt > 0 {
+		w.m.DeliveryAttempts.Observe(float64(m.DeliveryAttempt))
+	}
+	ms := &msgState{w: w, msg: m, received: time.Now()}
+	entries, err := job.Decode(m.Body, m.Attributes, w.limits)
+	if err != nil {
+		ms.pending.Store(1)
+		w.deadLetter(ms, []deadJob{{raw: m.Body, err: err, stage: "decode", tenant: m.Attributes[job.AttrTenant]}})
+		return
+	}
+	ms.pending.Store(int32(len(entries)))
+	var dead []deadJob
+	pipeline := m.Attributes[job.AttrPipeline]
+	for i := range entries {
+		e := &entries[i]
+		if e.Err != nil {
+			dead = append(dead, deadJob{raw: e.Raw, err: e.Err, stage: "decode", tenant: e.Job.Tenant})
+			continue
+		}
+		route, err := w.router.Route(e.Job.Tenant, pipeline)
+		if err != nil {
+			dead = append(dead, deadJob{raw: e.Raw, err: err, stage: "route", tenant: e.Job.Tenant})
+			continue
+		}
+		w.m.InFlightJobs.Inc()
+		js := &jobState{msg: ms, job: e.Job, raw: e.Raw, route: route, outs: make([]slot, len(route.Models))}
+		js.remaining.Store(int32(len(route.Models)))
+		for s, mi := range route.Models {
+			if err := w.runners[mi].add(w.workCtx, js, s); err != nil {
+				js.deliver(s, nil, "", err)
+			}
+		}
+	}
+	if len(dead) > 0 {
+		w.deadLetter(ms, dead)
+	}
+}
