@@ -235,7 +235,9 @@ func (w *Worker) finishJob(js *jobState) {
 
 type causeErr struct{ outer, cause error }
 
-func (e *causeErr) Error() string { return e.outer.Error() + " (last model error: " + e.cause.Error() + ")" }
+func (e *causeErr) Error() string {
+	return e.outer.Error() + " (last model error: " + e.cause.Error() + ")"
+}
 func (e *causeErr) Unwrap() error { return e.outer }
 
 // joinCause keeps the model's error visible in the dead-letter detail

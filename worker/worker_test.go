@@ -45,9 +45,9 @@ type harness struct {
 }
 
 type harnessOpts struct {
-	server  modelserver.Options
-	topic   memsource.TopicOptions
-	edit    func(cfg *config.Config)
+	server   modelserver.Options
+	topic    memsource.TopicOptions
+	edit     func(cfg *config.Config)
 	wrapSink func(s sinks.Sink) sinks.Sink
 }
 

@@ -21,8 +21,8 @@ type Metrics struct {
 	MessagesAcked    prometheus.Counter
 	MessagesNacked   prometheus.Counter
 	DeliveryAttempts prometheus.Histogram
-	Jobs             *prometheus.CounterVec   // tenant, outcome
-	DeadLetters      *prometheus.CounterVec   // reason, stage
+	Jobs             *prometheus.CounterVec // tenant, outcome
+	DeadLetters      *prometheus.CounterVec // reason, stage
 	InFlightMessages prometheus.Gauge
 	InFlightJobs     prometheus.Gauge
 	BatchSize        *prometheus.HistogramVec // model

@@ -1,0 +1,147 @@
+package httpx
+
+import (
+	"math"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chorusml/chorus/worker/errkind"
+)
+
+func TestRetryAfter(t *testing.T) {
+	now := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
+	tests := []struct {
+		in   string
+		want time.Duration
+	}{
+		{"", 0},
+		{"0", 0},
+		{"7", 7 * time.Second},
+		{" 120 ", 2 * time.Minute},
+		{"-3", 0},
+		{"1.5", 0},
+		{"soon", 0},
+		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second},
+		{now.Add(-time.Minute).Format(http.TimeFormat), 0},
+		{"Mon, 02 Nov 2026 10:00:30 GMT", 30 * time.Second},
+	}
+	for _, tc := range tests {
+		if got := RetryAfter(tc.in, now); got != tc.want {
+			t.Errorf("RetryAfter(%q) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestStatusError(t *testing.T) {
+	tests := []struct {
+		status     int
+		retryAfter string
+		body       string
+		kind       errkind.Kind
+		reason     string
+		wait       time.Duration
+		msg        string
+	}{
+		{429, "3", `{"error":"Model is overloaded","error_type":"overloaded"}`, errkind.Retryable, "rate_limited", 3 * time.Second, "Model is overloaded"},
+		{503, "1", `{"error":{"code":503,"message":"The service is currently unavailable.","status":"UNAVAILABLE"}}`, errkind.Retryable, "server_error", time.Second, "currently unavailable"},
+		{500, "", `plain text`, errkind.Retryable, "server_error", 0, "plain text"},
+		{504, "", ``, errkind.Retryable, "server_error", 0, "HTTP 504"},
+		{408, "2", ``, errkind.Retryable, "timeout", 2 * time.Second, "HTTP 408"},
+		{413, "5", `{"error":"batch too large"}`, errkind.Permanent, "batch_too_large", 0, "batch too large"},
+		{400, "", `{"error":"bad"}`, errkind.Permanent, "bad_request", 0, "bad"},
+		{401, "", ``, errkind.Permanent, "unauthorized", 0, "HTTP 401"},
+		{403, "", ``, errkind.Permanent, "unauthorized", 0, "HTTP 403"},
+		{404, "", `{"error":"model x not found"}`, errkind.Permanent, "not_found", 0, "not found"},
+		{424, "", `{"error":"Inference failed","error_type":"backend"}`, errkind.Permanent, "bad_request", 0, "Inference failed"},
+		{302, "", ``, errkind.Retryable, "bad_response", 0, "HTTP 302"},
+	}
+	now := time.Now()
+	for _, tc := range tests {
+		h := http.Header{}
+		if tc.retryAfter != "" {
+			h.Set("Retry-After", tc.retryAfter)
+		}
+		err := StatusError(tc.status, h, []byte(tc.body), now)
+		if k := errkind.KindOf(err); k != tc.kind {
+			t.Errorf("%d: kind %v, want %v", tc.status, k, tc.kind)
+		}
+		if r := errkind.ReasonOf(err); r != tc.reason {
+			t.Errorf("%d: reason %q, want %q", tc.status, r, tc.reason)
+		}
+		if w, _ := errkind.RetryAfterOf(err); w != tc.wait {
+			t.Errorf("%d: retry after %v, want %v", tc.status, w, tc.wait)
+		}
+		if !strings.Contains(err.Error(), tc.msg) {
+			t.Errorf("%d: error %q does not contain %q", tc.status, err, tc.msg)
+		}
+	}
+}
+
+func TestProb(t *testing.T) {
+	tests := []struct {
+		in   float64
+		want float64
+		ok   bool
+	}{
+		{0, 0, true},
+		{1, 1, true},
+		{0.25, 0.25, true},
+		{1 + 1e-7, 1, true},
+		{-1e-7, 0, true},
+		{1.01, 0, false},
+		{-0.01, 0, false},
+		{math.NaN(), 0, false},
+		{math.Inf(1), 0, false},
+		{math.Inf(-1), 0, false},
+	}
+	for _, tc := range tests {
+		got, err := Prob(tc.in)
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("Prob(%v) = %v, %v; want %v, ok=%v", tc.in, got, err, tc.want, tc.ok)
+		}
+		if err != nil && errkind.ReasonOf(err) != "bad_response" {
+			t.Errorf("Prob(%v): reason %q", tc.in, errkind.ReasonOf(err))
+		}
+	}
+}
+
+// A request body the transport closes after Post has returned must still
+// read the bytes it was given.
+func TestBufferOutlivesPost(t *testing.T) {
+	b := NewBuffer()
+	if err := b.Encode(map[string]int{"a": 1}); err != nil {
+		t.Fatal(err)
+	}
+	r := b.reader()
+	b.release() // Post returns.
+	other := NewBuffer()
+	other.WriteString("overwritten")
+	got := make([]byte, 64)
+	n, _ := r.Read(got)
+	if string(got[:n]) != "{\"a\":1}\n" {
+		t.Errorf("body read %q after release", got[:n])
+	}
+	r.Close()
+	r.Close() // A second close must not release twice.
+	if b.refs.Load() != 0 {
+		t.Errorf("refs = %d after all holders let go", b.refs.Load())
+	}
+	other.release()
+}
+
+func TestNewScores(t *testing.T) {
+	rows, flat := NewScores(3, 2)
+	if len(rows) != 3 || len(flat) != 6 {
+		t.Fatalf("NewScores(3, 2) = %d rows, %d flat", len(rows), len(flat))
+	}
+	flat[3] = 1
+	if rows[1][1] != 1 {
+		t.Errorf("rows do not share the flat array")
+	}
+	rows[0] = append(rows[0], 9)
+	if flat[2] != 0 {
+		t.Errorf("appending to a row overwrote the next row")
+	}
+}

@@ -1,0 +1,197 @@
+package modelserver
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+)
+
+// The tensors a Chorus classifier exchanges over the open inference
+// protocol.
+const (
+	oipInput  = "text"
+	oipOutput = "probabilities"
+)
+
+func (s *Server) routeOpenInference() {
+	ok := func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) }
+	s.mux.HandleFunc("GET /v2/health/live", ok)
+	s.mux.HandleFunc("GET /v2/health/ready", ok)
+	s.mux.HandleFunc("GET /v2", func(w http.ResponseWriter, r *http.Request) {
+		b, _ := json.Marshal(map[string]any{"name": "chorus-modelserver", "version": "1", "extensions": []string{}})
+		writeJSON(w, http.StatusOK, b)
+	})
+	s.mux.HandleFunc("GET /v2/models/{name}", s.oipMetadata)
+	s.mux.HandleFunc("GET /v2/models/{name}/versions/{version}", s.oipMetadata)
+	s.mux.HandleFunc("GET /v2/models/{name}/ready", s.oipReady)
+	s.mux.HandleFunc("GET /v2/models/{name}/versions/{version}/ready", s.oipReady)
+	s.mux.HandleFunc("POST /v2/models/{name}/infer", s.oipInfer)
+	s.mux.HandleFunc("POST /v2/models/{name}/versions/{version}/infer", s.oipInfer)
+}
+
+// oipError writes the protocol's error body: {"error": "..."}.
+func oipError(w http.ResponseWriter, status int, msg string) {
+	b, _ := json.Marshal(map[string]string{"error": msg})
+	writeJSON(w, status, b)
+}
+
+// oipModel finds the model a path names, answering 404 itself if none.
+func (s *Server) oipModel(w http.ResponseWriter, r *http.Request) *model {
+	name := r.PathValue("name")
+	m, ok := s.models[name]
+	if !ok {
+		oipError(w, http.StatusNotFound, fmt.Sprintf("model %q not found", name))
+		return nil
+	}
+	if v := r.PathValue("version"); v != "" && v != m.version {
+		oipError(w, http.StatusNotFound, fmt.Sprintf("model %q has no version %q", name, v))
+		return nil
+	}
+	return m
+}
+
+type oipTensorMeta struct {
+	Name     string `json:"name"`
+	Datatype string `json:"datatype"`
+	Shape    []int  `json:"shape"`
+}
+
+func (s *Server) oipMetadata(w http.ResponseWriter, r *http.Request) {
+	m := s.oipModel(w, r)
+	if m == nil {
+		return
+	}
+	b, _ := json.Marshal(struct {
+		Name       string          `json:"name"`
+		Versions   []string        `json:"versions"`
+		Platform   string          `json:"platform"`
+		Inputs     []oipTensorMeta `json:"inputs"`
+		Outputs    []oipTensorMeta `json:"outputs"`
+		Parameters map[string]any  `json:"parameters"`
+	}{
+		Name:       m.name,
+		Versions:   []string{m.version},
+		Platform:   "chorus_refmodel",
+		Inputs:     []oipTensorMeta{{oipInput, "BYTES", []int{-1, 1}}},
+		Outputs:    []oipTensorMeta{{oipOutput, "FP32", []int{-1, len(m.labels)}}},
+		Parameters: map[string]any{"labels": m.labels, "multi_label": m.m.MultiLabel()},
+	})
+	writeJSON(w, http.StatusOK, b)
+}
+
+func (s *Server) oipReady(w http.ResponseWriter, r *http.Request) {
+	if s.oipModel(w, r) != nil {
+		w.WriteHeader(http.StatusOK)
+	}
+}
+
+type oipRequest struct {
+	ID     string `json:"id"`
+	Inputs []struct {
+		Name     string          `json:"name"`
+		Shape    []int           `json:"shape"`
+		Datatype string          `json:"datatype"`
+		Data     json.RawMessage `json:"data"`
+	} `json:"inputs"`
+	Outputs []struct {
+		Name string `json:"name"`
+	} `json:"outputs"`
+}
+
+func (s *Server) oipInfer(w http.ResponseWriter, r *http.Request) {
+	m := s.oipModel(w, r)
+	if m == nil {
+		return
+	}
+	var req oipRequest
+	if status, err := decode(w, r, &req); err != nil {
+		oipError(w, status, "invalid inference request: "+err.Error())
+		return
+	}
+	texts, err := oipTexts(&req)
+	if err != nil {
+		oipError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	scores, f, ok := s.score(w, r, m, texts, oipError)
+	if !ok {
+		return
+	}
+	if f.Garbage {
+		writeGarbage(w)
+		return
+	}
+	cols := len(m.labels)
+	if f.UnknownLabel {
+		cols++
+	}
+	respond(w, func(b []byte) []byte {
+		b = append(b, `{"model_name":`...)
+		b = append(b, m.qName...)
+		b = append(b, `,"model_version":`...)
+		b = append(b, m.qVersion...)
+		if req.ID != "" {
+			b = append(b, `,"id":`...)
+			b = append(b, quote(req.ID)...)
+		}
+		b = append(b, `,"outputs":[{"name":"`+oipOutput+`","datatype":"FP32","shape":[`...)
+		b = strconv.AppendInt(b, int64(len(scores)), 10)
+		b = append(b, ',')
+		b = strconv.AppendInt(b, int64(cols), 10)
+		b = append(b, `],"data":[`...)
+		for i, row := range scores {
+			for j, v := range row {
+				if i+j > 0 {
+					b = append(b, ',')
+				}
+				b = appendScore(b, v)
+			}
+			if f.UnknownLabel {
+				b = append(b, ",0"...)
+			}
+		}
+		return append(b, "]}]}"...)
+	})
+}
+
+// oipTexts takes the texts from the one BYTES input, shaped [N] or [N, 1],
+// with its data flat or nested.
+func oipTexts(req *oipRequest) ([]string, error) {
+	if len(req.Inputs) != 1 {
+		return nil, fmt.Errorf("expected 1 input, got %d", len(req.Inputs))
+	}
+	for _, o := range req.Outputs {
+		if o.Name != oipOutput {
+			return nil, fmt.Errorf("unknown output %q", o.Name)
+		}
+	}
+	in := req.Inputs[0]
+	if in.Datatype != "BYTES" {
+		return nil, fmt.Errorf("input %q: datatype %q, want BYTES", in.Name, in.Datatype)
+	}
+	if len(in.Shape) == 0 || len(in.Shape) > 2 || (len(in.Shape) == 2 && in.Shape[1] != 1) {
+		return nil, fmt.Errorf("input %q: shape %v, want [N] or [N, 1]", in.Name, in.Shape)
+	}
+	var texts []string
+	data := bytes.TrimSpace(in.Data)
+	if len(data) > 1 && data[0] == '[' && bytes.TrimSpace(data[1:])[0] == '[' {
+		var nested [][]string
+		if err := json.Unmarshal(data, &nested); err != nil {
+			return nil, fmt.Errorf("input %q: data: %w", in.Name, err)
+		}
+		for _, row := range nested {
+			if len(row) != 1 {
+				return nil, fmt.Errorf("input %q: data row of %d, want 1", in.Name, len(row))
+			}
+			texts = append(texts, row[0])
+		}
+	} else if err := json.Unmarshal(data, &texts); err != nil {
+		return nil, fmt.Errorf("input %q: data: %w", in.Name, err)
+	}
+	if in.Shape[0] != len(texts) {
+		return nil, fmt.Errorf("input %q: shape %v for %d elements", in.Name, in.Shape, len(texts))
+	}
+	return texts, nil
+}
