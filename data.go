@@ -4,7 +4,8 @@ package chorus
 
 import "embed"
 
-// Data is testdata/models (training files) and testdata/demo (demo input).
+// Data is testdata/models (training files), testdata/demo (demo input)
+// and deploy/examples/demo.yaml (the demo config).
 //
-//go:embed testdata/models testdata/demo
+//go:embed testdata/models testdata/demo deploy/examples/demo.yaml
 var Data embed.FS

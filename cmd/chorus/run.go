@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"sync/atomic"
+
+	"github.com/chorusml/chorus/worker/app"
+	"github.com/chorusml/chorus/worker/config"
+	"github.com/chorusml/chorus/worker/metrics"
+	"github.com/chorusml/chorus/worker/ops"
+)
+
+func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := newFlags("run", stderr)
+	path := fs.String("config", "", "config file (YAML)")
+	metricsAddr := fs.String("metrics-addr", "", "serve /metrics, /healthz and /readyz here (overrides metrics.addr)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *path == "" {
+		return &exitError{2, errors.New("run: --config FILE is required")}
+	}
+	cfg, err := config.Load(*path, os.Getenv)
+	if err != nil {
+		return &exitError{2, err}
+	}
+	if *metricsAddr != "" {
+		cfg.Metrics.Addr = *metricsAddr
+	}
+	log, err := ops.NewLogger(stderr, cfg.Log.Level, cfg.Log.Format)
+	if err != nil {
+		return &exitError{2, err}
+	}
+	reg := ops.NewRegistry()
+	// The listener starts before the worker, so readiness is swapped in
+	// once the worker exists.
+	var ready atomic.Pointer[func() error]
+	if cfg.Metrics.Addr != "" {
+		addr, _, err := ops.Serve(ctx, cfg.Metrics.Addr, ops.Handler(reg, func() error {
+			if r := ready.Load(); r != nil {
+				return (*r)()
+			}
+			return errors.New("starting")
+		}))
+		if err != nil {
+			return err
+		}
+		log.Info().Str("addr", addr.String()).Msg("metrics and health listening")
+	}
+	return app.Run(ctx, cfg, app.RunOptions{
+		Logger: log, Getenv: os.Getenv, Metrics: metrics.New(reg),
+		Ready: func(r func() error) { ready.Store(&r) },
+	})
+}

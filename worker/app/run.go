@@ -1,0 +1,104 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/chorusml/chorus/sinks"
+	"github.com/chorusml/chorus/sinks/filesink"
+	"github.com/chorusml/chorus/sources"
+	"github.com/chorusml/chorus/sources/filesource"
+	"github.com/chorusml/chorus/worker"
+	"github.com/chorusml/chorus/worker/config"
+	"github.com/chorusml/chorus/worker/metrics"
+)
+
+// OpenSource opens the configured source.
+func OpenSource(_ context.Context, cfg *config.Config) (sources.Source, error) {
+	fc := sources.FlowControl{
+		MaxOutstandingMessages: cfg.Worker.MaxOutstandingMessages,
+		MaxOutstandingBytes:    cfg.Worker.MaxOutstandingBytes,
+	}
+	switch cfg.Source.Type {
+	case "file":
+		return filesource.Open(cfg.Source.File.Path, filesource.Options{
+			FlowControl: fc, DeadLetterPath: cfg.Source.File.DeadLetterPath,
+		})
+	case "memory":
+		return nil, errors.New("source.type: memory has no producer outside the demo and tests; use file, pubsub or sqs")
+	default:
+		return nil, fmt.Errorf("source.type: %q is not available in this build yet", cfg.Source.Type)
+	}
+}
+
+// OpenSink opens the configured sink.
+func OpenSink(_ context.Context, cfg *config.Config) (sinks.Sink, error) {
+	switch cfg.Sink.Type {
+	case "file":
+		return filesink.Open(cfg.Sink.File.Path, filesink.Options{})
+	default:
+		return nil, fmt.Errorf("sink.type: %q is not available in this build yet", cfg.Sink.Type)
+	}
+}
+
+// RunOptions are what `chorus run` adds to a config.
+type RunOptions struct {
+	Logger  zerolog.Logger
+	Getenv  func(string) string
+	// Ready, if set, is called once the worker pulls, with its readiness.
+	Ready func(ready func() error)
+	// Metrics, if set, receives the worker's collectors (registered by the
+	// caller's registry).
+	Metrics *metrics.Metrics
+}
+
+// Run assembles the worker from cfg and runs it until ctx ends. A source
+// that reaches its end (a file) stops the worker once drained.
+func Run(ctx context.Context, cfg *config.Config, o RunOptions) error {
+	start := time.Now()
+	clients, err := Clients(cfg, o.Getenv)
+	if err != nil {
+		return err
+	}
+	src, err := OpenSource(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	sink, err := OpenSink(ctx, cfg)
+	if err != nil {
+		_ = src.Close(ctx)
+		return err
+	}
+	w, err := worker.New(worker.Options{Config: cfg, Source: src, Sink: sink, Clients: clients, Logger: o.Logger, Metrics: o.Metrics})
+	if err != nil {
+		_ = src.Close(ctx)
+		_ = sink.Close(ctx)
+		return err
+	}
+	if o.Ready != nil {
+		o.Ready(func() error {
+			if !w.Ready() {
+				return errors.New("worker not pulling")
+			}
+			return nil
+		})
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if d, ok := src.(interface{ Done() <-chan struct{} }); ok {
+		go func() {
+			select {
+			case <-d.Done():
+				o.Logger.Info().Msg("source drained; stopping")
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
+	o.Logger.Info().Dur("startup", time.Since(start)).Msg("chorus worker ready")
+	return w.Run(ctx)
+}
