@@ -87,8 +87,8 @@ type Fault struct {
 
 // Stats counts what a model's endpoint has seen.
 type Stats struct {
-	// Requests is every predict request for the model, including those
-	// answered with a fault or refused as too large.
+	// Requests is every well-formed predict request for the model,
+	// including those answered with a fault or refused as too large.
 	Requests int64
 	// Batches and Items count batches scored and the instances in them.
 	Batches int64

@@ -48,19 +48,31 @@ func googleStatus(status int) string {
 	return "UNKNOWN"
 }
 
-// vertexInstance is an AutoML text instance, or a bare string as TF
-// Serving clients send.
+// vertexInstance is an AutoML text instance.
 type vertexInstance struct {
 	Content  string `json:"content"`
 	MIMEType string `json:"mimeType"`
 }
 
-func (v *vertexInstance) UnmarshalJSON(b []byte) error {
-	if len(b) > 0 && b[0] == '"' {
-		return json.Unmarshal(b, &v.Content)
+// vertexInstances also takes bare strings, as TF Serving clients send.
+type vertexInstances []vertexInstance
+
+func (v *vertexInstances) UnmarshalJSON(b []byte) error {
+	var objs []vertexInstance
+	err := json.Unmarshal(b, &objs)
+	if err == nil {
+		*v = objs
+		return nil
 	}
-	type plain vertexInstance
-	return json.Unmarshal(b, (*plain)(v))
+	var strs []string
+	if json.Unmarshal(b, &strs) != nil {
+		return err
+	}
+	*v = make([]vertexInstance, len(strs))
+	for i, s := range strs {
+		(*v)[i].Content = s
+	}
+	return nil
 }
 
 func (s *Server) vertexPredict(w http.ResponseWriter, r *http.Request) {
@@ -83,7 +95,7 @@ func (s *Server) vertexPredict(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req struct {
-		Instances []vertexInstance `json:"instances"`
+		Instances vertexInstances `json:"instances"`
 	}
 	if status, err := decode(w, r, &req); err != nil {
 		vertexError(w, status, "invalid predict request: "+err.Error())

@@ -9,9 +9,7 @@
 package openinference
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -19,6 +17,7 @@ import (
 
 	"github.com/chorusml/chorus/worker/endpoint"
 	"github.com/chorusml/chorus/worker/endpoint/internal/httpx"
+	"github.com/chorusml/chorus/worker/endpoint/internal/jsonscan"
 )
 
 // Names of the tensors a Chorus classifier exchanges.
@@ -75,21 +74,6 @@ type requestedOutput struct {
 	Name string `json:"name"`
 }
 
-type inferResponse struct {
-	ModelVersion string         `json:"model_version"`
-	ID           string         `json:"id"`
-	Outputs      []outputTensor `json:"outputs"`
-}
-
-type outputTensor struct {
-	Name     string `json:"name"`
-	Shape    []int  `json:"shape"`
-	Datatype string `json:"datatype"`
-	// Data stays raw because the protocol allows it flat or nested, and
-	// other outputs in the same response may hold strings.
-	Data json.RawMessage `json:"data"`
-}
-
 // Predict scores texts with one infer request.
 func (c *Client) Predict(ctx context.Context, texts []string) (*endpoint.Result, error) {
 	if len(texts) == 0 {
@@ -115,86 +99,148 @@ func (c *Client) Predict(ctx context.Context, texts []string) (*endpoint.Result,
 	return res, nil
 }
 
+// output is what decode keeps of one output tensor until it has seen all
+// of the tensor's members, which may come in any order.
+type output struct {
+	name, datatype []byte
+	shape          [2]int
+	dims           int
+	data           []byte
+}
+
 func (c *Client) decode(b []byte, id string, n int) (*endpoint.Result, error) {
-	var resp inferResponse
-	if err := json.Unmarshal(b, &resp); err != nil {
-		return nil, httpx.BadResponse("decode infer response: %w", err)
+	s, ok := jsonscan.New(b)
+	if !ok {
+		return nil, httpx.BadResponse("infer response is not JSON: %q", snippet(b))
 	}
-	if resp.ID != "" && resp.ID != id {
-		return nil, httpx.BadResponse("response id %q for request %q", resp.ID, id)
+	if !s.Object() {
+		return nil, httpx.BadResponse("infer response is not an object: %q", snippet(b))
 	}
-	var out *outputTensor
-	for i := range resp.Outputs {
-		if resp.Outputs[i].Name == OutputName {
-			out = &resp.Outputs[i]
+	var version string
+	var out *output
+	for {
+		k, more := s.Key()
+		if !more {
 			break
 		}
+		switch string(k) {
+		case "model_version":
+			version, _ = s.String()
+		case "id":
+			raw, _, ok := s.RawString()
+			if ok && len(raw) > 0 && string(raw) != id {
+				return nil, httpx.BadResponse("response id %q for request %q", raw, id)
+			}
+		case "outputs":
+			if !s.Array() {
+				return nil, httpx.BadResponse("outputs is not an array")
+			}
+			for s.More() {
+				o, err := readOutput(s)
+				if err != nil {
+					return nil, err
+				}
+				if string(o.name) == OutputName {
+					out = &o
+				}
+			}
+		}
+		s.Skip() // The value, unless a case above consumed it.
 	}
 	if out == nil {
 		return nil, httpx.BadResponse("no output %q in response", OutputName)
 	}
-	if out.Datatype != "FP32" && out.Datatype != "FP64" {
-		return nil, httpx.BadResponse("output %q has datatype %q, want FP32", OutputName, out.Datatype)
+	if dt := string(out.datatype); dt != "FP32" && dt != "FP64" {
+		return nil, httpx.BadResponse("output %q has datatype %q, want FP32", OutputName, out.datatype)
 	}
 	l := c.labels.Len()
-	if len(out.Shape) != 2 || out.Shape[1] != l {
-		return nil, httpx.BadResponse("output %q has shape %v, want [%d %d]", OutputName, out.Shape, n, l)
+	if out.dims != 2 || out.shape[1] != l {
+		return nil, httpx.BadResponse("output %q has shape %v (%d dims), want [%d %d]", OutputName, out.shape, out.dims, n, l)
 	}
-	if err := httpx.CheckCount(out.Shape[0], n); err != nil {
+	if err := httpx.CheckCount(out.shape[0], n); err != nil {
 		return nil, err
 	}
+	if out.data == nil {
+		return nil, httpx.BadResponse("output %q has no data", OutputName)
+	}
 	scores, flat := httpx.NewScores(n, l)
-	got, err := parseNumbers(out.Data, flat)
-	if err != nil {
+	data := jsonscan.Valid(out.data)
+	if data.Peek() != '[' {
+		return nil, httpx.BadResponse("output %q data is not an array", OutputName)
+	}
+	got := 0
+	if err := flatten(&data, flat, &got); err != nil {
 		return nil, err
 	}
 	if got != n*l {
 		return nil, httpx.BadResponse("output %q has %d values for shape [%d %d]", OutputName, got, n, l)
 	}
-	return &endpoint.Result{Scores: scores, Version: resp.ModelVersion}, nil
+	return &endpoint.Result{Scores: scores, Version: version}, nil
 }
 
-// parseNumbers writes the numbers of a flat or nested JSON array into dst
-// in row-major order, checking each is a probability, and returns how many
-// it found (counting past len(dst) without writing). b is valid JSON:
-// the decoder checked it before handing it over as raw.
-func parseNumbers(b []byte, dst []float64) (int, error) {
-	b = bytes.TrimSpace(b)
-	if len(b) == 0 || b[0] != '[' {
-		return 0, httpx.BadResponse("output %q data is not an array", OutputName)
+func readOutput(s *jsonscan.Scanner) (output, error) {
+	var o output
+	if !s.Object() {
+		return o, httpx.BadResponse("output is not an object")
 	}
-	n := 0
-	for i := 0; i < len(b); {
-		switch ch := b[i]; {
-		case ch == '[' || ch == ']' || ch == ',' || ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r':
-			i++
-		case ch == '-' || (ch >= '0' && ch <= '9'):
-			j := i + 1
-			for j < len(b) && isNumberByte(b[j]) {
-				j++
-			}
-			v, err := strconv.ParseFloat(string(b[i:j]), 64)
-			if err != nil {
-				return 0, httpx.BadResponse("output %q value %q: %w", OutputName, b[i:j], err)
-			}
-			p, err := httpx.Prob(v)
-			if err != nil {
-				return 0, err
-			}
-			if n < len(dst) {
-				dst[n] = p
-			}
-			n++
-			i = j
-		default:
-			// Strings ("NaN", "Infinity"), booleans, null, objects.
-			end := min(i+16, len(b))
-			return 0, httpx.BadResponse("output %q holds a non-number near %q", OutputName, b[i:end])
+	for {
+		k, more := s.Key()
+		if !more {
+			return o, nil
 		}
+		switch string(k) {
+		case "name":
+			o.name, _, _ = s.RawString()
+		case "datatype":
+			o.datatype, _, _ = s.RawString()
+		case "shape":
+			if s.Array() {
+				for s.More() {
+					d, ok := s.Int()
+					if !ok {
+						return o, httpx.BadResponse("output shape holds %q", s.Snippet(16))
+					}
+					if o.dims < len(o.shape) {
+						o.shape[o.dims] = d
+					}
+					o.dims++
+				}
+			}
+		case "data":
+			// Kept raw: the protocol allows it flat or nested, and it may
+			// come before the name says whether it is ours.
+			o.data = s.Raw()
+		}
+		s.Skip()
 	}
-	return n, nil
 }
 
-func isNumberByte(c byte) bool {
-	return (c >= '0' && c <= '9') || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-'
+// flatten writes the numbers of a flat or nested array into dst in
+// row-major order, checking each is a probability, and counts them in n
+// (counting past len(dst) without writing).
+func flatten(s *jsonscan.Scanner, dst []float64, n *int) error {
+	if s.Array() {
+		for s.More() {
+			if err := flatten(s, dst, n); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	v, ok := s.Number()
+	if !ok {
+		// Strings ("NaN", "Infinity"), booleans, null, objects.
+		return httpx.BadResponse("output %q holds a non-number: %q", OutputName, s.Snippet(16))
+	}
+	p, err := httpx.Prob(v)
+	if err != nil {
+		return err
+	}
+	if *n < len(dst) {
+		dst[*n] = p
+	}
+	*n++
+	return nil
 }
+
+func snippet(b []byte) []byte { return b[:min(len(b), 64)] }

@@ -18,11 +18,11 @@ package tei
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 
 	"github.com/chorusml/chorus/worker/endpoint"
 	"github.com/chorusml/chorus/worker/endpoint/internal/httpx"
+	"github.com/chorusml/chorus/worker/endpoint/internal/jsonscan"
 )
 
 // VersionHeader is the response header read as the model version.
@@ -61,11 +61,6 @@ type predictRequest struct {
 	Truncate  bool        `json:"truncate"`
 }
 
-type labelScore struct {
-	Label string  `json:"label"`
-	Score float64 `json:"score"`
-}
-
 // Predict scores texts with one predict request.
 func (c *Client) Predict(ctx context.Context, texts []string) (*endpoint.Result, error) {
 	if len(texts) == 0 {
@@ -92,22 +87,66 @@ func (c *Client) Predict(ctx context.Context, texts []string) (*endpoint.Result,
 }
 
 func (c *Client) decode(b []byte, h http.Header, n int) (*endpoint.Result, error) {
-	var resp [][]labelScore
-	if err := json.Unmarshal(b, &resp); err != nil {
-		return nil, httpx.BadResponse("decode predict response: %w", err)
+	s, ok := jsonscan.New(b)
+	if !ok {
+		return nil, httpx.BadResponse("predict response is not JSON: %q", b[:min(len(b), 64)])
 	}
-	if err := httpx.CheckCount(len(resp), n); err != nil {
-		return nil, err
+	if !s.Array() {
+		return nil, httpx.BadResponse("predict response is not an array: %q", b[:min(len(b), 64)])
 	}
 	scores, _ := httpx.NewScores(n, c.labels.Len())
 	seen := make([]bool, c.labels.Len())
-	for i, preds := range resp {
+	got := 0
+	for s.More() {
+		if got >= n {
+			return nil, httpx.BadResponse("more than %d predictions for %d inputs", n, n)
+		}
+		if !s.Array() {
+			// A single input's answer is a flat list of objects; a batch's
+			// is a list of lists.
+			return nil, httpx.BadResponse("prediction %d is not a list: %q", got, s.Snippet(32))
+		}
 		clear(seen)
-		for _, p := range preds {
-			if err := c.labels.Fill(scores[i], seen, p.Label, p.Score); err != nil {
-				return nil, err
+		for s.More() {
+			if err := c.readLabel(s, scores[got], seen); err != nil {
+				return nil, httpx.Wrap(err, "prediction %d", got)
 			}
 		}
+		got++
+	}
+	if err := httpx.CheckCount(got, n); err != nil {
+		return nil, err
 	}
 	return &endpoint.Result{Scores: scores, Version: h.Get(VersionHeader)}, nil
+}
+
+// readLabel reads one {"label": ..., "score": ...} into row.
+func (c *Client) readLabel(s *jsonscan.Scanner, row []float64, seen []bool) error {
+	if !s.Object() {
+		return httpx.BadResponse("not an object: %q", s.Snippet(32))
+	}
+	var label []byte
+	var score float64
+	var hasLabel, hasScore bool
+	for {
+		k, more := s.Key()
+		if !more {
+			break
+		}
+		switch string(k) {
+		case "label":
+			var escaped bool
+			label, escaped, hasLabel = s.RawString()
+			if escaped {
+				label = []byte(jsonscan.Unescape(label))
+			}
+		case "score":
+			score, hasScore = s.Number()
+		}
+		s.Skip()
+	}
+	if !hasLabel || !hasScore {
+		return httpx.BadResponse("want a string label and a number score")
+	}
+	return c.labels.Fill(row, seen, label, score)
 }

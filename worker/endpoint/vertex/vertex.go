@@ -12,13 +12,13 @@ package vertex
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
 
 	"github.com/chorusml/chorus/worker/endpoint"
 	"github.com/chorusml/chorus/worker/endpoint/internal/httpx"
+	"github.com/chorusml/chorus/worker/endpoint/internal/jsonscan"
 )
 
 // MIMEType is the instance type for text classification.
@@ -67,18 +67,6 @@ type instance struct {
 	MIMEType string `json:"mimeType"`
 }
 
-type predictResponse struct {
-	Predictions    []prediction `json:"predictions"`
-	ModelVersionID string       `json:"modelVersionId"`
-}
-
-// prediction leaves out ids: they are int64s written as JSON strings and
-// add nothing the display names do not say.
-type prediction struct {
-	DisplayNames []string  `json:"displayNames"`
-	Confidences  []float64 `json:"confidences"`
-}
-
 // Predict scores texts with one predict request.
 func (c *Client) Predict(ctx context.Context, texts []string) (*endpoint.Result, error) {
 	if len(texts) == 0 {
@@ -105,25 +93,95 @@ func (c *Client) Predict(ctx context.Context, texts []string) (*endpoint.Result,
 }
 
 func (c *Client) decode(b []byte, n int) (*endpoint.Result, error) {
-	var resp predictResponse
-	if err := json.Unmarshal(b, &resp); err != nil {
-		return nil, httpx.BadResponse("decode predict response: %w", err)
+	s, ok := jsonscan.New(b)
+	if !ok {
+		return nil, httpx.BadResponse("predict response is not JSON: %q", b[:min(len(b), 64)])
 	}
-	if err := httpx.CheckCount(len(resp.Predictions), n); err != nil {
-		return nil, err
+	if !s.Object() {
+		return nil, httpx.BadResponse("predict response is not an object: %q", b[:min(len(b), 64)])
 	}
 	scores, _ := httpx.NewScores(n, c.labels.Len())
 	seen := make([]bool, c.labels.Len())
-	for i, p := range resp.Predictions {
-		if len(p.DisplayNames) != len(p.Confidences) {
-			return nil, httpx.BadResponse("prediction %d: %d displayNames, %d confidences", i, len(p.DisplayNames), len(p.Confidences))
+	var version string
+	got := 0
+	for {
+		k, more := s.Key()
+		if !more {
+			break
 		}
-		clear(seen)
-		for j, name := range p.DisplayNames {
-			if err := c.labels.Fill(scores[i], seen, name, p.Confidences[j]); err != nil {
-				return nil, err
+		switch string(k) {
+		case "modelVersionId":
+			version, _ = s.String()
+		case "predictions":
+			if !s.Array() {
+				return nil, httpx.BadResponse("predictions is not an array")
+			}
+			for s.More() {
+				if got >= n {
+					return nil, httpx.BadResponse("more than %d predictions for %d instances", n, n)
+				}
+				clear(seen)
+				if err := c.readPrediction(s, scores[got], seen); err != nil {
+					return nil, httpx.Wrap(err, "prediction %d", got)
+				}
+				got++
 			}
 		}
+		s.Skip()
 	}
-	return &endpoint.Result{Scores: scores, Version: resp.ModelVersionID}, nil
+	if err := httpx.CheckCount(got, n); err != nil {
+		return nil, err
+	}
+	return &endpoint.Result{Scores: scores, Version: version}, nil
+}
+
+// readPrediction reads one AutoML classification result into row. Its
+// ids are left out: they are int64s written as strings and add nothing
+// the display names do not say.
+func (c *Client) readPrediction(s *jsonscan.Scanner, row []float64, seen []bool) error {
+	if !s.Object() {
+		return httpx.BadResponse("not an object: %q", s.Snippet(32))
+	}
+	// Names and confidences pair up by position and may come in either
+	// order, so both are kept raw until the object ends.
+	var names, confs []byte
+	for {
+		k, more := s.Key()
+		if !more {
+			break
+		}
+		switch string(k) {
+		case "displayNames":
+			names = s.Raw()
+		case "confidences":
+			confs = s.Raw()
+		}
+		s.Skip()
+	}
+	ns, cs := jsonscan.Valid(names), jsonscan.Valid(confs)
+	// Absent or null lists are empty.
+	nok, cok := ns.Array(), cs.Array()
+	for i := 0; ; i++ {
+		nm, cm := nok && ns.More(), cok && cs.More()
+		if nm != cm {
+			return httpx.BadResponse("displayNames and confidences differ in length")
+		}
+		if !nm {
+			return nil
+		}
+		label, escaped, ok := ns.RawString()
+		if !ok {
+			return httpx.BadResponse("displayNames[%d] is not a string: %q", i, ns.Snippet(16))
+		}
+		if escaped {
+			label = []byte(jsonscan.Unescape(label))
+		}
+		v, ok := cs.Number()
+		if !ok {
+			return httpx.BadResponse("confidences[%d] is not a number: %q", i, cs.Snippet(16))
+		}
+		if err := c.labels.Fill(row, seen, label, v); err != nil {
+			return err
+		}
+	}
 }

@@ -260,6 +260,16 @@ func BadResponse(format string, args ...any) error {
 	return errkind.Errorf(errkind.Retryable, "bad_response", format, args...)
 }
 
+// Wrap adds context to err's message and keeps its classification.
+func Wrap(err error, format string, args ...any) error {
+	var e *errkind.Error
+	if !errors.As(err, &e) {
+		return fmt.Errorf(format+": %w", append(args, err)...)
+	}
+	return &errkind.Error{Kind: e.Kind, Reason: e.Reason, RetryAfter: e.RetryAfter,
+		Err: fmt.Errorf(format+": %w", append(args, e.Err)...)}
+}
+
 // CheckCount reports a response with a different number of instances
 // from the request.
 func CheckCount(got, want int) error {

@@ -57,9 +57,10 @@ func (l *Labels) Len() int { return len(l.names) }
 // Fill sets row[index(label)] = score for one label an endpoint returned.
 // An unknown label, a repeated one or a bad score is a bad response.
 // seen tracks labels already set in this row, so it must start at zero
-// for each row and have Len bits.
-func (l *Labels) Fill(row []float64, seen []bool, label string, score float64) error {
-	j, ok := l.index[label]
+// for each row and have Len bits. label is bytes so that the lookup does
+// not allocate.
+func (l *Labels) Fill(row []float64, seen []bool, label []byte, score float64) error {
+	j, ok := l.index[string(label)]
 	if !ok {
 		return BadResponse("unknown label %q", label)
 	}

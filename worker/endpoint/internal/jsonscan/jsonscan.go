@@ -25,6 +25,19 @@ func New(b []byte) (*Scanner, bool) {
 	return &Scanner{b: b}, true
 }
 
+// Valid returns a scanner over b, which must be valid JSON: a document
+// New accepted, or a value Raw returned from one.
+func Valid(b []byte) Scanner { return Scanner{b: b} }
+
+// Raw passes over the next value and returns its bytes, for reading later
+// with Valid (when a member it depends on may come after it).
+func (s *Scanner) Raw() []byte {
+	s.ws()
+	start := s.i
+	s.Skip()
+	return s.b[start:s.i]
+}
+
 func (s *Scanner) ws() {
 	for s.i < len(s.b) {
 		switch s.b[s.i] {
@@ -194,9 +207,13 @@ func (s *Scanner) Int() (int, bool) {
 	return int(v), true
 }
 
-// Skip passes over the next value, whatever it is.
+// Skip passes over the next value, whatever it is. Where the value has
+// already been read (the scanner is at a ',', '}' or ']'), it does
+// nothing, so a member loop can end every member with Skip.
 func (s *Scanner) Skip() {
 	switch s.Peek() {
+	case ',', '}', ']', 0:
+		return
 	case '{':
 		s.i++
 		for {

@@ -150,3 +150,40 @@ func FuzzMatchesEncodingJSON(f *testing.F) {
 		}
 	})
 }
+
+func TestRaw(t *testing.T) {
+	s, _ := New([]byte(`{"data": [[1, 2], [3]] , "name":"x"}`))
+	s.Object()
+	s.Key()
+	raw := s.Raw()
+	if string(raw) != `[[1, 2], [3]]` {
+		t.Errorf("Raw = %q", raw)
+	}
+	if k, _ := s.Key(); string(k) != "name" {
+		t.Errorf("key after Raw = %q", k)
+	}
+	sub := Valid(raw)
+	if got := decode(&sub); !reflect.DeepEqual(got, []any{[]any{1.0, 2.0}, []any{3.0}}) {
+		t.Errorf("Valid(raw) read %v", got)
+	}
+}
+
+func TestSkipAfterRead(t *testing.T) {
+	s, _ := New([]byte(`{"a":"x","b":[1],"c":2}`))
+	s.Object()
+	var keys []string
+	for {
+		k, ok := s.Key()
+		if !ok {
+			break
+		}
+		keys = append(keys, string(k))
+		if string(k) == "a" {
+			s.String()
+		}
+		s.Skip()
+	}
+	if !reflect.DeepEqual(keys, []string{"a", "b", "c"}) {
+		t.Errorf("keys %v", keys)
+	}
+}
