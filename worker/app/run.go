@@ -47,8 +47,8 @@ func OpenSink(_ context.Context, cfg *config.Config) (sinks.Sink, error) {
 
 // RunOptions are what `chorus run` adds to a config.
 type RunOptions struct {
-	Logger  zerolog.Logger
-	Getenv  func(string) string
+	Logger zerolog.Logger
+	Getenv func(string) string
 	// Ready, if set, is called once the worker pulls, with its readiness.
 	Ready func(ready func() error)
 	// Metrics, if set, receives the worker's collectors (registered by the

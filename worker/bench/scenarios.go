@@ -134,10 +134,10 @@ func (m constModel) Predict(texts []string) [][]float64 {
 
 // CapacityResult compares achieved throughput with the endpoint's capacity.
 type CapacityResult struct {
-	BatchCost, ItemCost time.Duration
+	BatchCost, ItemCost  time.Duration
 	Concurrent, MaxBatch int
-	Capacity            float64 // items/s at the best batch size
-	Runs                []CapacityRun
+	Capacity             float64 // items/s at the best batch size
+	Runs                 []CapacityRun
 }
 
 // CapacityRun is one worker setting against the endpoint.
