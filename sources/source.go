@@ -7,6 +7,8 @@ package sources
 import (
 	"context"
 	"errors"
+	"maps"
+	"strconv"
 	"time"
 )
 
@@ -58,14 +60,44 @@ type DeadLetter struct {
 }
 
 // Dead-letter attributes added to a dead-lettered payload, alongside the
-// original message's attributes.
+// original message's attributes: a dead letter always says why.
 const (
-	AttrErrorClass      = "chorus_error_class"
-	AttrError           = "chorus_error"
-	AttrFailedAt        = "chorus_failed_at"
+	// AttrErrorClass is DeadLetter.Reason, machine-readable.
+	AttrErrorClass = "chorus_error_class"
+	// AttrError is DeadLetter.Detail, for a person.
+	AttrError = "chorus_error"
+	// AttrFailedAt is DeadLetter.Stage: where in the worker it failed.
+	AttrFailedAt = "chorus_failed_at"
+	// AttrSourceMessageID is the original message's ID.
 	AttrSourceMessageID = "chorus_source_message_id"
+	// AttrDeliveryAttempt is the original's delivery attempt, if known.
 	AttrDeliveryAttempt = "chorus_delivery_attempt"
 )
+
+// Payload returns what a driver parks: the body (the original message's
+// when Body is nil) and the original attributes plus the dead-letter ones.
+func (dl DeadLetter) Payload() ([]byte, map[string]string) {
+	body := dl.Body
+	var orig map[string]string
+	if m := dl.Message; m != nil {
+		orig = m.Attributes
+		if body == nil {
+			body = m.Body
+		}
+	}
+	attrs := make(map[string]string, len(orig)+5)
+	maps.Copy(attrs, orig)
+	attrs[AttrErrorClass] = dl.Reason
+	attrs[AttrError] = dl.Detail
+	attrs[AttrFailedAt] = dl.Stage
+	if m := dl.Message; m != nil {
+		attrs[AttrSourceMessageID] = m.ID
+		if m.DeliveryAttempt > 0 {
+			attrs[AttrDeliveryAttempt] = strconv.Itoa(m.DeliveryAttempt)
+		}
+	}
+	return body, attrs
+}
 
 // FlowControl bounds what a source hands out and has not yet seen acked,
 // nacked or dead-lettered-then-acked. Zero means the driver default; a
@@ -79,6 +111,12 @@ type FlowControl struct {
 //
 // All methods are safe for concurrent use. Drivers report errors classified
 // with worker/errkind and do not retry internally: retry lives in the worker.
+// The conformance suite (sourcetest) also holds every driver to these rules:
+//   - a message larger than MaxOutstandingBytes is handed out alone, not never;
+//   - Receive on a cancelled context hands out nothing;
+//   - a message keeps its ID across redeliveries;
+//   - acking or nacking a stale delivery (one since redelivered) is ignored;
+//   - after Close, every method returns an error wrapping ErrClosed.
 type Source interface {
 	// Receive returns up to max messages. It blocks until at least one is
 	// available, ctx is done, or about a second has passed; an empty batch

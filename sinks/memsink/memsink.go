@@ -15,18 +15,26 @@ import (
 	"github.com/chorusml/chorus/worker/job"
 )
 
-// Sink keeps rows in memory. Safe for concurrent use.
-type Sink struct {
+// Store holds the rows; Sinks opened on one store share them, as writers
+// of one table do. Safe for concurrent use.
+type Store struct {
 	mu     sync.Mutex
 	rows   map[job.Key]job.Result
 	writes int
-	closed bool
-	// OnWrite, if set, is called with each committed batch (under no lock).
-	OnWrite func(rows []job.Result)
 }
 
-// New returns an empty sink.
-func New() *Sink { return &Sink{rows: make(map[job.Key]job.Result)} }
+// Sink writes to a Store.
+type Sink struct {
+	*Store
+	closedMu sync.Mutex
+	closed   bool
+}
+
+// New returns a sink on a new, empty store.
+func New() *Sink { return Open(&Store{rows: make(map[job.Key]job.Result)}) }
+
+// Open returns a new sink on st.
+func Open(st *Store) *Sink { return &Sink{Store: st} }
 
 // Write commits rows; rows without a key or with a non-finite score are
 // rejected by index, the rest committed.
@@ -34,12 +42,14 @@ func (s *Sink) Write(ctx context.Context, rows []job.Result) error {
 	if err := ctx.Err(); err != nil {
 		return errkind.New(errkind.Canceled, "canceled", err)
 	}
-	var bad sinks.RowErrors
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	s.closedMu.Lock()
+	closed := s.closed
+	s.closedMu.Unlock()
+	if closed {
 		return sinks.ErrClosed
 	}
+	var bad sinks.RowErrors
+	s.mu.Lock()
 	for i := range rows {
 		if err := check(&rows[i]); err != nil {
 			bad = append(bad, sinks.RowError{Index: i, Err: err})
@@ -49,9 +59,6 @@ func (s *Sink) Write(ctx context.Context, rows []job.Result) error {
 	}
 	s.writes++
 	s.mu.Unlock()
-	if s.OnWrite != nil {
-		s.OnWrite(rows)
-	}
 	if len(bad) > 0 {
 		return bad
 	}
@@ -68,16 +75,16 @@ func check(r *job.Result) error {
 	return nil
 }
 
-// Close marks the sink closed; rows stay readable.
+// Close marks the sink closed; rows stay readable in its store.
 func (s *Sink) Close(context.Context) error {
-	s.mu.Lock()
+	s.closedMu.Lock()
 	s.closed = true
-	s.mu.Unlock()
+	s.closedMu.Unlock()
 	return nil
 }
 
 // Rows returns every row, sorted by key.
-func (s *Sink) Rows() []job.Result {
+func (s *Store) Rows() []job.Result {
 	s.mu.Lock()
 	out := make([]job.Result, 0, len(s.rows))
 	for _, r := range s.rows {
@@ -98,14 +105,14 @@ func (s *Sink) Rows() []job.Result {
 }
 
 // Len is the number of distinct rows.
-func (s *Sink) Len() int {
+func (s *Store) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.rows)
 }
 
 // Writes is the number of Write calls that committed.
-func (s *Sink) Writes() int {
+func (s *Store) Writes() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.writes

@@ -1,0 +1,45 @@
+package filesink_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/chorusml/chorus/sinks"
+	"github.com/chorusml/chorus/sinks/filesink"
+	"github.com/chorusml/chorus/sinks/sinktest"
+	"github.com/chorusml/chorus/worker/job"
+)
+
+type harness struct {
+	path string
+	opts filesink.Options
+}
+
+func (h harness) NewSink(context.Context) (sinks.Sink, error) { return filesink.Open(h.path, h.opts) }
+
+func (h harness) ReadAll(context.Context) ([]job.Result, error) { return filesink.ReadAll(h.path) }
+
+func (harness) BadRow(r job.Result) (job.Result, bool) {
+	r.Tenant = ""
+	return r, true
+}
+
+func (harness) Close() {}
+
+func TestConformance(t *testing.T) {
+	tests := []struct {
+		name string
+		opts filesink.Options
+	}{
+		{"append_only", filesink.Options{}},
+		{"compact_on_close", filesink.Options{CompactOnClose: true}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sinktest.RunConformanceTests(t, func(_ context.Context, t testing.TB) (sinktest.Harness, error) {
+				return harness{path: filepath.Join(t.TempDir(), "results.jsonl"), opts: tc.opts}, nil
+			})
+		})
+	}
+}

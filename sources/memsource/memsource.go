@@ -1,0 +1,608 @@
+// Package memsource is an in-memory message broker and its source driver,
+// for tests, benchmarks and the embedded demo.
+//
+// A Topic is the broker: it holds messages until they are acked and
+// outlives the Sources opened on it, so a test can close a Source and open
+// another to see what is redelivered. Several Sources on one Topic compete
+// for its messages like workers sharing one subscription.
+//
+// The hot path is batch-oriented: Receive, Ack and Nack take the topic lock
+// once per call, and Receive allocates twice per batch (the deliveries and
+// the returned slice) plus each message's ID. Nacked messages wait for their
+// delay in a heap that Receive drains when due; no goroutine or timer exists
+// per message.
+package memsource
+
+import (
+	"container/heap"
+	"context"
+	"fmt"
+	"maps"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/chorusml/chorus/sources"
+	"github.com/chorusml/chorus/worker/errkind"
+)
+
+// Flow control defaults, used where a sources.FlowControl field is zero.
+const (
+	DefaultMaxOutstandingMessages = 1000
+	DefaultMaxOutstandingBytes    = 100 << 20
+)
+
+// ReasonMaxDeliveries is the reason the topic gives a message it
+// dead-letters after TopicOptions.MaxDeliveries deliveries.
+const ReasonMaxDeliveries = "max_delivery_attempts"
+
+// maxWait is how long Receive blocks when nothing is available: the driver
+// contract asks for about a second so the caller can check for shutdown.
+const maxWait = time.Second
+
+// Message is what Publish puts on a topic.
+//
+// Publish takes ownership of Body and Attributes: the topic hands the same
+// slice and map to every delivery, so neither the publisher nor a receiver
+// may modify them.
+type Message struct {
+	Body        []byte
+	Attributes  map[string]string
+	OrderingKey string
+}
+
+// DeadLettered is one entry of a topic's dead-letter list.
+type DeadLettered struct {
+	Body []byte
+	// Attributes are the original message's attributes plus the reason
+	// attributes (sources.AttrErrorClass, …).
+	Attributes map[string]string
+	At         time.Time
+}
+
+// TopicOptions configures a Topic. The zero value is a usable default.
+type TopicOptions struct {
+	// MaxDeliveries, when > 0, is how many times a message is delivered
+	// before a nack moves it to the dead-letter list with reason
+	// ReasonMaxDeliveries, like a Pub/Sub dead-letter policy.
+	MaxDeliveries int
+	// MaxBacklog, when > 0, bounds the messages published and not yet acked
+	// or dead-lettered: Publish blocks until there is room. It lets a
+	// benchmark push millions of messages through in bounded memory.
+	MaxBacklog int
+}
+
+// Stats is a snapshot of a topic's counters.
+type Stats struct {
+	Published    int64
+	Acked        int64
+	DeadLettered int64
+	// Ready, Delayed and Outstanding partition the unacked messages:
+	// waiting for a receiver, waiting out a nack delay, handed out.
+	Ready, Delayed, Outstanding int
+}
+
+// Topic is an in-memory broker. Its zero value is not usable: call
+// NewTopic. It is safe for concurrent use.
+type Topic struct {
+	opts TopicOptions
+
+	mu      sync.Mutex
+	seq     uint64
+	ready   ring
+	delayed delayHeap
+	unacked int // ready + delayed + outstanding
+	stats   Stats
+	dead    []DeadLettered
+	// wake is closed (and cleared) on any change that may unblock a waiter;
+	// it is only created when someone waits, so the fast path allocates
+	// nothing for it.
+	wake chan struct{}
+}
+
+// NewTopic returns an empty topic.
+func NewTopic(opts TopicOptions) *Topic {
+	return &Topic{opts: opts}
+}
+
+// entry is one published message. body, attrs, orderingKey, published and
+// size never change after Publish, so deliveries read them without the lock.
+type entry struct {
+	seq         uint64
+	body        []byte
+	attrs       map[string]string
+	orderingKey string
+	published   int64 // unix nanoseconds
+	size        int
+	// The fields below are guarded by Topic.mu.
+	attempts   int
+	readyAt    int64   // unix nanoseconds, while delayed
+	owner      *Source // non-nil while handed out
+	prev, next *entry  // owner's outstanding list
+}
+
+// Publish appends messages to the topic. It blocks only when
+// TopicOptions.MaxBacklog is reached, until there is room or ctx is done;
+// messages published before ctx ended stay published.
+func (t *Topic) Publish(ctx context.Context, msgs ...Message) error {
+	now := time.Now().UnixNano()
+	es := make([]*entry, len(msgs))
+	for i := range msgs {
+		m := &msgs[i]
+		es[i] = &entry{
+			body:        m.Body,
+			attrs:       m.Attributes,
+			orderingKey: m.OrderingKey,
+			published:   now,
+			size:        size(m.Body, m.Attributes),
+		}
+	}
+	for len(es) > 0 {
+		t.mu.Lock()
+		room := len(es)
+		if limit := t.opts.MaxBacklog; limit > 0 {
+			room = min(room, limit-t.unacked)
+		}
+		if room <= 0 {
+			wake := t.waitChan()
+			t.mu.Unlock()
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("memsource: publish: %w", ctx.Err())
+			case <-wake:
+			}
+			continue
+		}
+		for _, e := range es[:room] {
+			t.seq++
+			e.seq = t.seq
+			t.ready.pushBack(e)
+		}
+		t.unacked += room
+		t.stats.Published += int64(room)
+		t.broadcast()
+		t.mu.Unlock()
+		es = es[room:]
+	}
+	return nil
+}
+
+// DeadLetters returns a copy of the topic's dead-letter list, oldest first:
+// what Sources dead-lettered and what MaxDeliveries moved there.
+func (t *Topic) DeadLetters() []DeadLettered {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]DeadLettered(nil), t.dead...)
+}
+
+// Stats returns the topic's counters.
+func (t *Topic) Stats() Stats {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := t.stats
+	s.Ready = t.ready.len()
+	s.Delayed = t.delayed.Len()
+	s.Outstanding = t.unacked - s.Ready - s.Delayed
+	return s
+}
+
+// waitChan returns the channel the next broadcast closes. Caller holds mu.
+func (t *Topic) waitChan() chan struct{} {
+	if t.wake == nil {
+		t.wake = make(chan struct{})
+	}
+	return t.wake
+}
+
+// broadcast wakes every waiter. Caller holds mu.
+func (t *Topic) broadcast() {
+	if t.wake != nil {
+		close(t.wake)
+		t.wake = nil
+	}
+}
+
+// promote moves delayed messages that are due to the ready queue. Caller
+// holds mu.
+func (t *Topic) promote(now int64) {
+	for t.delayed.Len() > 0 && t.delayed[0].readyAt <= now {
+		t.ready.pushBack(heap.Pop(&t.delayed).(*entry))
+	}
+}
+
+// Source receives from a Topic. It implements sources.Source.
+type Source struct {
+	t        *Topic
+	maxMsgs  int // <= 0: unbounded
+	maxBytes int // <= 0: unbounded
+
+	// Guarded by t.mu: batch-level locking on one mutex keeps Receive and
+	// Ack to one lock round trip each.
+	outMsgs, outBytes int
+	out               entry // sentinel of the outstanding list
+	closed            bool
+}
+
+var _ sources.Source = (*Source)(nil)
+
+// NewSource opens a source on t bounded by fc (zero fields take the
+// Default… constants, negative ones disable the bound).
+func NewSource(t *Topic, fc sources.FlowControl) *Source {
+	s := &Source{
+		t:        t,
+		maxMsgs:  orDefault(fc.MaxOutstandingMessages, DefaultMaxOutstandingMessages),
+		maxBytes: orDefault(fc.MaxOutstandingBytes, DefaultMaxOutstandingBytes),
+	}
+	s.out.prev, s.out.next = &s.out, &s.out
+	return s
+}
+
+func orDefault(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+// delivery is one hand-out of an entry. The Message lives inside it so a
+// batch costs one allocation, and Handle points back to it so Ack can tell
+// a current delivery from a stale one (acked, nacked or redelivered since).
+type delivery struct {
+	msg     sources.Message
+	e       *entry
+	src     *Source
+	attempt int
+}
+
+// Receive implements sources.Source. It hands out nothing once ctx is done.
+func (s *Source) Receive(ctx context.Context, max int) ([]*sources.Message, error) {
+	if max <= 0 {
+		return nil, errkind.Errorf(errkind.InvalidInput, "bad_request", "memsource: receive: max %d, want > 0", max)
+	}
+	t := s.t
+	var (
+		timer    *time.Timer
+		deadline int64
+	)
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("memsource: receive: %w", err)
+		}
+		t.mu.Lock()
+		if s.closed {
+			t.mu.Unlock()
+			return nil, errClosed("receive")
+		}
+		now := time.Now().UnixNano()
+		t.promote(now)
+		if ds := s.take(max); ds != nil {
+			t.mu.Unlock()
+			return fill(ds), nil
+		}
+		if deadline == 0 {
+			deadline = now + int64(maxWait)
+		}
+		wait := time.Duration(deadline - now)
+		if wait <= 0 {
+			t.mu.Unlock()
+			return nil, nil
+		}
+		if t.delayed.Len() > 0 {
+			wait = min(wait, time.Duration(t.delayed[0].readyAt-now))
+		}
+		wake := t.waitChan()
+		t.mu.Unlock()
+
+		if timer == nil {
+			timer = time.NewTimer(wait)
+			defer timer.Stop()
+		} else {
+			timer.Reset(wait)
+		}
+		select {
+		case <-ctx.Done():
+		case <-wake:
+		case <-timer.C:
+		}
+	}
+}
+
+// take hands out up to max ready messages within flow control. Caller
+// holds t.mu.
+func (s *Source) take(max int) []delivery {
+	t := s.t
+	n, msgs, bytes := 0, s.outMsgs, s.outBytes
+	for n < max && n < t.ready.len() {
+		e := t.ready.at(n)
+		if s.maxMsgs > 0 && msgs >= s.maxMsgs {
+			break
+		}
+		// A message bigger than the byte bound goes out alone rather than
+		// never.
+		if s.maxBytes > 0 && msgs > 0 && bytes+e.size > s.maxBytes {
+			break
+		}
+		n++
+		msgs++
+		bytes += e.size
+	}
+	if n == 0 {
+		return nil
+	}
+	ds := make([]delivery, n)
+	for i := range ds {
+		e := t.ready.popFront()
+		e.attempts++
+		e.owner = s
+		s.link(e)
+		ds[i] = delivery{e: e, src: s, attempt: e.attempts}
+	}
+	s.outMsgs, s.outBytes = msgs, bytes
+	return ds
+}
+
+// fill builds the messages outside the lock: the fields it reads are
+// immutable after Publish.
+func fill(ds []delivery) []*sources.Message {
+	out := make([]*sources.Message, len(ds))
+	for i := range ds {
+		d := &ds[i]
+		e := d.e
+		d.msg = sources.Message{
+			ID:              strconv.FormatUint(e.seq, 10),
+			Body:            e.body,
+			Attributes:      e.attrs,
+			PublishTime:     time.Unix(0, e.published),
+			DeliveryAttempt: d.attempt,
+			OrderingKey:     e.orderingKey,
+			Handle:          d,
+		}
+		out[i] = &d.msg
+	}
+	return out
+}
+
+// current returns the entry m was delivered from if that delivery is still
+// the live one for this source; stale deliveries are ignored by contract.
+// Caller holds t.mu.
+func (s *Source) current(m *sources.Message) (e *entry, foreign bool) {
+	d, ok := m.Handle.(*delivery)
+	if !ok || d.src.t != s.t {
+		return nil, true
+	}
+	if d.src != s || d.e.owner != s || d.e.attempts != d.attempt {
+		return nil, false
+	}
+	return d.e, false
+}
+
+// release takes e off this source's outstanding list. Caller holds t.mu.
+func (s *Source) release(e *entry) {
+	s.unlink(e)
+	e.owner = nil
+	s.outMsgs--
+	s.outBytes -= e.size
+}
+
+// Ack implements sources.Source. It is a local operation and ignores ctx.
+// A message from another topic is an error; the rest of the batch is still
+// acked.
+func (s *Source) Ack(_ context.Context, msgs []*sources.Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	t := s.t
+	foreign := 0
+	t.mu.Lock()
+	if s.closed {
+		t.mu.Unlock()
+		return errClosed("ack")
+	}
+	n := 0
+	for _, m := range msgs {
+		e, bad := s.current(m)
+		if bad {
+			foreign++
+		}
+		if e == nil {
+			continue
+		}
+		s.release(e)
+		n++
+	}
+	if n > 0 {
+		t.unacked -= n
+		t.stats.Acked += int64(n)
+		t.broadcast()
+	}
+	t.mu.Unlock()
+	return foreignErr("ack", foreign)
+}
+
+// Nack implements sources.Source. It ignores ctx, like Ack.
+func (s *Source) Nack(_ context.Context, msgs []*sources.Message, delay time.Duration) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	t := s.t
+	foreign := 0
+	now := time.Now()
+	t.mu.Lock()
+	if s.closed {
+		t.mu.Unlock()
+		return errClosed("nack")
+	}
+	for _, m := range msgs {
+		e, bad := s.current(m)
+		if bad {
+			foreign++
+		}
+		if e == nil {
+			continue
+		}
+		s.release(e)
+		switch {
+		case t.opts.MaxDeliveries > 0 && e.attempts >= t.opts.MaxDeliveries:
+			t.deadLetterLocked(e, now)
+		case delay <= 0:
+			t.ready.pushBack(e)
+		default:
+			e.readyAt = now.Add(delay).UnixNano()
+			heap.Push(&t.delayed, e)
+		}
+	}
+	t.broadcast()
+	t.mu.Unlock()
+	return foreignErr("nack", foreign)
+}
+
+// deadLetterLocked moves e to the dead-letter list after too many
+// deliveries. Caller holds t.mu.
+func (t *Topic) deadLetterLocked(e *entry, now time.Time) {
+	attrs := make(map[string]string, len(e.attrs)+5)
+	maps.Copy(attrs, e.attrs)
+	attrs[sources.AttrErrorClass] = ReasonMaxDeliveries
+	attrs[sources.AttrError] = fmt.Sprintf("nacked after %d deliveries", e.attempts)
+	attrs[sources.AttrFailedAt] = "source"
+	attrs[sources.AttrSourceMessageID] = strconv.FormatUint(e.seq, 10)
+	attrs[sources.AttrDeliveryAttempt] = strconv.Itoa(e.attempts)
+	t.dead = append(t.dead, DeadLettered{Body: e.body, Attributes: attrs, At: now})
+	t.unacked--
+	t.stats.DeadLettered++
+}
+
+// DeadLetter implements sources.Source: it appends to the topic's
+// dead-letter list and does not ack the originals.
+func (s *Source) DeadLetter(_ context.Context, dls []sources.DeadLetter) error {
+	if len(dls) == 0 {
+		return nil
+	}
+	now := time.Now()
+	out := make([]DeadLettered, len(dls))
+	for i, dl := range dls {
+		body, attrs := dl.Payload()
+		out[i] = DeadLettered{Body: body, Attributes: attrs, At: now}
+	}
+	t := s.t
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if s.closed {
+		return errClosed("dead-letter")
+	}
+	t.dead = append(t.dead, out...)
+	t.stats.DeadLettered += int64(len(out))
+	return nil
+}
+
+// Close implements sources.Source: outstanding messages go back to the
+// topic at once. Closing twice is a no-op.
+func (s *Source) Close(context.Context) error {
+	t := s.t
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	for e := s.out.next; e != &s.out; {
+		next := e.next
+		e.prev, e.next, e.owner = nil, nil, nil
+		t.ready.pushBack(e)
+		e = next
+	}
+	s.out.prev, s.out.next = &s.out, &s.out
+	s.outMsgs, s.outBytes = 0, 0
+	t.broadcast()
+	return nil
+}
+
+func (s *Source) link(e *entry) {
+	e.prev, e.next = s.out.prev, &s.out
+	s.out.prev.next = e
+	s.out.prev = e
+}
+
+func (s *Source) unlink(e *entry) {
+	e.prev.next, e.next.prev = e.next, e.prev
+	e.prev, e.next = nil, nil
+}
+
+func errClosed(op string) error {
+	return errkind.New(errkind.Permanent, "source_closed", fmt.Errorf("memsource: %s: %w", op, sources.ErrClosed))
+}
+
+func foreignErr(op string, n int) error {
+	if n == 0 {
+		return nil
+	}
+	return errkind.Errorf(errkind.InvalidInput, "foreign_message", "memsource: %s: %d message(s) not received from this topic", op, n)
+}
+
+// size mirrors sources.Message.Size without building a Message.
+func size(body []byte, attrs map[string]string) int {
+	n := len(body)
+	for k, v := range attrs {
+		n += len(k) + len(v)
+	}
+	return n
+}
+
+// ring is a FIFO of entries that frees its slots as it goes, so acked
+// messages are collectable and a drained backlog gives its memory back.
+type ring struct {
+	buf  []*entry // len is 0 or a power of two
+	head int
+	n    int
+}
+
+func (r *ring) len() int { return r.n }
+
+func (r *ring) at(i int) *entry { return r.buf[(r.head+i)&(len(r.buf)-1)] }
+
+func (r *ring) pushBack(e *entry) {
+	if r.n == len(r.buf) {
+		r.resize(max(16, 2*len(r.buf)))
+	}
+	r.buf[(r.head+r.n)&(len(r.buf)-1)] = e
+	r.n++
+}
+
+func (r *ring) popFront() *entry {
+	e := r.buf[r.head]
+	r.buf[r.head] = nil
+	r.head = (r.head + 1) & (len(r.buf) - 1)
+	r.n--
+	if len(r.buf) > 1024 && r.n < len(r.buf)/8 {
+		r.resize(len(r.buf) / 4)
+	}
+	return e
+}
+
+func (r *ring) resize(size int) {
+	buf := make([]*entry, size)
+	for i := range r.n {
+		buf[i] = r.at(i)
+	}
+	r.buf, r.head = buf, 0
+}
+
+// delayHeap orders nacked entries by when they are due, then by publish
+// order.
+type delayHeap []*entry
+
+func (h delayHeap) Len() int { return len(h) }
+func (h delayHeap) Less(i, j int) bool {
+	if h[i].readyAt != h[j].readyAt {
+		return h[i].readyAt < h[j].readyAt
+	}
+	return h[i].seq < h[j].seq
+}
+func (h delayHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *delayHeap) Push(x any)   { *h = append(*h, x.(*entry)) }
+func (h *delayHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return e
+}
