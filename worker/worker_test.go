@@ -414,7 +414,6 @@ type rejectingSink struct{ sinks.Sink }
 
 func (s rejectingSink) Write(ctx context.Context, rows []job.Result) error {
 	var good []job.Result
-	var idx []int
 	var bad sinks.RowErrors
 	for i, r := range rows {
 		if strings.HasPrefix(r.ResponseID, "bad") {
@@ -422,7 +421,6 @@ func (s rejectingSink) Write(ctx context.Context, rows []job.Result) error {
 			continue
 		}
 		good = append(good, r)
-		idx = append(idx, i)
 	}
 	if err := s.Sink.Write(ctx, good); err != nil {
 		return err

@@ -1,0 +1,91 @@
+package demo_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chorusml/chorus"
+	"github.com/chorusml/chorus/worker/demo"
+	"github.com/chorusml/chorus/worker/job"
+)
+
+// The demo's promises: every valid job exactly once in results.jsonl with
+// sentiment and tags, every bad one dead-lettered with its reason (the
+// counts are those of testdata/demo/EXPECTED.md).
+func TestDemo(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cfg, err := chorus.Data.ReadFile("deploy/examples/demo.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	var printed bytes.Buffer
+	sum, err := demo.Run(ctx, demo.Options{Data: chorus.Data, Config: cfg, OutDir: out, Out: &printed})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	f, err := os.Open(filepath.Join(out, demo.ResultsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	seen := map[job.Key]bool{}
+	perTenant := map[string]int{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var r job.Result
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("results line %q: %v", sc.Text(), err)
+		}
+		if seen[r.Key()] {
+			t.Fatalf("job %v appears twice in results.jsonl", r.Key())
+		}
+		seen[r.Key()] = true
+		perTenant[r.Tenant]++
+		if r.SentimentLabel == "" || r.ModelVersions["topics"] == "" || r.RunID != demo.RunID {
+			t.Fatalf("incomplete result %+v", r)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	wantTenants := map[string]int{"acme": 953, "globex": 818, "initech": 705}
+	for tenant, n := range wantTenants {
+		if perTenant[tenant] != n {
+			t.Errorf("tenant %s: %d results, want %d", tenant, perTenant[tenant], n)
+		}
+	}
+	if len(seen) != 2476 || sum.Committed != 2476 {
+		t.Errorf("%d results (summary %d), want 2476", len(seen), sum.Committed)
+	}
+	wantReasons := map[string]int{"malformed_json": 9, "empty_message": 2, "missing_field": 9, "empty_text": 4, "text_too_long": 2, "unknown_tenant": 10}
+	for reason, n := range wantReasons {
+		if sum.DeadReasons[reason] != n {
+			t.Errorf("dead letters %s: %d, want %d (all: %v)", reason, sum.DeadReasons[reason], n, sum.DeadReasons)
+		}
+	}
+	dl, err := os.ReadFile(filepath.Join(out, demo.DeadLettersFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := bytes.Count(dl, []byte("\n")); n != 36 {
+		t.Errorf("dead-letters.jsonl has %d lines, want 36", n)
+	}
+	for _, want := range []string{"Scored 2476 jobs", "acme-topics", "unknown_tenant", "Dead letters by reason"} {
+		if !strings.Contains(printed.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, printed.String())
+		}
+	}
+	if _, err := os.Stat(filepath.Join(out, demo.SummaryFile)); err != nil {
+		t.Error(err)
+	}
+}
