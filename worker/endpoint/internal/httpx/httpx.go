@@ -177,6 +177,11 @@ func StatusError(status int, h http.Header, body []byte, now time.Time) error {
 		kind, reason = errkind.Retryable, "timeout"
 	case status >= 500:
 		kind, reason = errkind.Retryable, "server_error"
+	case status == http.StatusFailedDependency:
+		// TEI answers 424 when the model itself failed on the batch (an
+		// out-of-memory, a backend error): the endpoint's fault, not the
+		// request's, so worth another try.
+		kind, reason = errkind.Retryable, "inference_failed"
 	case status == http.StatusRequestEntityTooLarge:
 		kind, reason = errkind.Permanent, "batch_too_large"
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:

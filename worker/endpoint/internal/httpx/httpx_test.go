@@ -54,7 +54,7 @@ func TestStatusError(t *testing.T) {
 		{401, "", ``, errkind.Permanent, "unauthorized", 0, "HTTP 401"},
 		{403, "", ``, errkind.Permanent, "unauthorized", 0, "HTTP 403"},
 		{404, "", `{"error":"model x not found"}`, errkind.Permanent, "not_found", 0, "not found"},
-		{424, "", `{"error":"Inference failed","error_type":"backend"}`, errkind.Permanent, "bad_request", 0, "Inference failed"},
+		{424, "", `{"error":"Inference failed","error_type":"backend"}`, errkind.Retryable, "inference_failed", 0, "Inference failed"},
 		{302, "", ``, errkind.Retryable, "bad_response", 0, "HTTP 302"},
 	}
 	now := time.Now()
