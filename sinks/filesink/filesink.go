@@ -29,6 +29,7 @@ import (
 	"sync"
 
 	"github.com/chorusml/chorus/sinks"
+	"github.com/chorusml/chorus/worker/atomicfile"
 	"github.com/chorusml/chorus/worker/errkind"
 	"github.com/chorusml/chorus/worker/job"
 )
@@ -88,7 +89,7 @@ func Open(path string, opts Options) (*Sink, error) {
 	if err == nil {
 		// Make the file's own directory entry durable, in case we just
 		// created it.
-		err = syncDir(filepath.Dir(path))
+		err = atomicfile.SyncDir(filepath.Dir(path))
 	}
 	if err != nil {
 		f.Close()
@@ -376,50 +377,20 @@ func Compact(path string) error {
 	if err != nil {
 		return errkind.New(kindOfFS(err), "compact_failed", fmt.Errorf("filesink: %w", err))
 	}
-	tmp := path + ".compact.tmp"
-	err = func() error {
-		f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, fi.Mode().Perm())
-		if err != nil {
-			return err
-		}
-		w := bufio.NewWriterSize(f, 64<<10)
+	err = atomicfile.Write(path, fi.Mode().Perm(), func(w io.Writer) error {
 		enc := json.NewEncoder(w)
 		enc.SetEscapeHTML(false)
 		for i := range rows {
 			if err := enc.Encode(&rows[i]); err != nil {
-				f.Close()
 				return err
 			}
 		}
-		err = w.Flush()
-		if err == nil {
-			err = f.Sync()
-		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err == nil {
-			err = os.Rename(tmp, path)
-		}
-		if err == nil {
-			err = syncDir(filepath.Dir(path))
-		}
-		return err
-	}()
+		return nil
+	})
 	if err != nil {
-		_ = os.Remove(tmp)
 		return errkind.New(errkind.Retryable, "compact_failed", fmt.Errorf("filesink: compact %s: %w", path, err))
 	}
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	return errors.Join(err, d.Close())
 }
 
 func kindOfFS(err error) errkind.Kind {

@@ -24,7 +24,6 @@ package filesource
 import (
 	"bufio"
 	"bytes"
-	"container/heap"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -33,7 +32,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -41,6 +39,8 @@ import (
 	"time"
 
 	"github.com/chorusml/chorus/sources"
+	"github.com/chorusml/chorus/sources/internal/delayq"
+	"github.com/chorusml/chorus/worker/atomicfile"
 	"github.com/chorusml/chorus/worker/errkind"
 )
 
@@ -95,7 +95,6 @@ type line struct {
 	body     []byte
 	attempts int
 	state    int
-	readyAt  int64 // unix nanoseconds, while delayed
 }
 
 // delivery is one hand-out of a line; Handle points back to it so that a
@@ -123,7 +122,7 @@ type Source struct {
 	readErr  error
 	peek     *line // read but over the flow-control window
 	ready    []*line
-	delayed  delayHeap
+	delayed  delayq.Queue[*line]
 	outMsgs  int
 	outBytes int
 	// unresolved counts lines read and not yet acked.
@@ -311,9 +310,7 @@ func (s *Source) Receive(ctx context.Context, max int) ([]*sources.Message, erro
 			return nil, err
 		}
 		now := time.Now().UnixNano()
-		for s.delayed.Len() > 0 && s.delayed[0].readyAt <= now {
-			s.ready = append(s.ready, heap.Pop(&s.delayed).(*line))
-		}
+		s.delayed.PopDue(now, func(l *line) { s.ready = append(s.ready, l) })
 		ls, err := s.take(max)
 		if len(ls) > 0 {
 			s.mu.Unlock()
@@ -331,8 +328,8 @@ func (s *Source) Receive(ctx context.Context, max int) ([]*sources.Message, erro
 			s.mu.Unlock()
 			return nil, nil
 		}
-		if s.delayed.Len() > 0 {
-			wait = min(wait, time.Duration(s.delayed[0].readyAt-now))
+		if due, ok := s.delayed.Next(); ok {
+			wait = min(wait, time.Duration(due-now))
 		}
 		if s.wake == nil {
 			s.wake = make(chan struct{})
@@ -630,8 +627,7 @@ func (s *Source) Nack(_ context.Context, msgs []*sources.Message, delay time.Dur
 		if delay <= 0 {
 			s.ready = append(s.ready, l)
 		} else {
-			l.readyAt = readyAt
-			heap.Push(&s.delayed, l)
+			s.delayed.Push(readyAt, uint64(l.no), l)
 		}
 	}
 	s.broadcast()
@@ -763,48 +759,20 @@ func (s *Source) flush() error {
 	return nil
 }
 
-// writeCheckpoint replaces path atomically and durably: temp file, fsync,
-// rename, fsync of the directory.
+// writeCheckpoint replaces path atomically and durably.
 func writeCheckpoint(path string, cp checkpoint) error {
 	b, err := json.Marshal(cp)
 	if err != nil {
 		return errkind.New(errkind.Permanent, "checkpoint_failed", fmt.Errorf("filesource: %w", err))
 	}
-	b = append(b, '\n')
-	tmp := path + ".tmp"
-	fail := func(err error) error {
+	err = atomicfile.Write(path, 0o644, func(w io.Writer) error {
+		_, err := w.Write(append(b, '\n'))
+		return err
+	})
+	if err != nil {
 		return errkind.New(errkind.Retryable, "checkpoint_failed", fmt.Errorf("filesource: write checkpoint: %w", err))
 	}
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fail(err)
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err == nil {
-		err = syncDir(filepath.Dir(path))
-	}
-	if err != nil {
-		return fail(err)
-	}
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	return errors.Join(err, d.Close())
 }
 
 func errClosed(op string) error {
@@ -849,26 +817,6 @@ func (ss *spans) add(no int, end int64) {
 	default:
 		*ss = slices.Insert(s, i, span{first: no, last: no, end: end})
 	}
-}
-
-// delayHeap orders nacked lines by when they are due, then by line.
-type delayHeap []*line
-
-func (h delayHeap) Len() int { return len(h) }
-func (h delayHeap) Less(i, j int) bool {
-	if h[i].readyAt != h[j].readyAt {
-		return h[i].readyAt < h[j].readyAt
-	}
-	return h[i].no < h[j].no
-}
-func (h delayHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *delayHeap) Push(x any)   { *h = append(*h, x.(*line)) }
-func (h *delayHeap) Pop() any {
-	old := *h
-	l := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	return l
 }
 
 // DeadLettered is one record of a dead-letter file.

@@ -14,7 +14,6 @@
 package memsource
 
 import (
-	"container/heap"
 	"context"
 	"fmt"
 	"maps"
@@ -23,6 +22,7 @@ import (
 	"time"
 
 	"github.com/chorusml/chorus/sources"
+	"github.com/chorusml/chorus/sources/internal/delayq"
 	"github.com/chorusml/chorus/worker/errkind"
 )
 
@@ -90,7 +90,7 @@ type Topic struct {
 	mu      sync.Mutex
 	seq     uint64
 	ready   ring
-	delayed delayHeap
+	delayed delayq.Queue[*entry]
 	unacked int // ready + delayed + outstanding
 	stats   Stats
 	dead    []DeadLettered
@@ -116,7 +116,6 @@ type entry struct {
 	size        int
 	// The fields below are guarded by Topic.mu.
 	attempts   int
-	readyAt    int64   // unix nanoseconds, while delayed
 	owner      *Source // non-nil while handed out
 	prev, next *entry  // owner's outstanding list
 }
@@ -205,9 +204,7 @@ func (t *Topic) broadcast() {
 // promote moves delayed messages that are due to the ready queue. Caller
 // holds mu.
 func (t *Topic) promote(now int64) {
-	for t.delayed.Len() > 0 && t.delayed[0].readyAt <= now {
-		t.ready.pushBack(heap.Pop(&t.delayed).(*entry))
-	}
+	t.delayed.PopDue(now, t.ready.pushBack)
 }
 
 // Source receives from a Topic. It implements sources.Source.
@@ -287,8 +284,8 @@ func (s *Source) Receive(ctx context.Context, max int) ([]*sources.Message, erro
 			t.mu.Unlock()
 			return nil, nil
 		}
-		if t.delayed.Len() > 0 {
-			wait = min(wait, time.Duration(t.delayed[0].readyAt-now))
+		if due, ok := t.delayed.Next(); ok {
+			wait = min(wait, time.Duration(due-now))
 		}
 		wake := t.waitChan()
 		t.mu.Unlock()
@@ -447,8 +444,7 @@ func (s *Source) Nack(_ context.Context, msgs []*sources.Message, delay time.Dur
 		case delay <= 0:
 			t.ready.pushBack(e)
 		default:
-			e.readyAt = now.Add(delay).UnixNano()
-			heap.Push(&t.delayed, e)
+			t.delayed.Push(now.Add(delay).UnixNano(), e.seq, e)
 		}
 	}
 	t.broadcast()
@@ -584,25 +580,4 @@ func (r *ring) resize(size int) {
 		buf[i] = r.at(i)
 	}
 	r.buf, r.head = buf, 0
-}
-
-// delayHeap orders nacked entries by when they are due, then by publish
-// order.
-type delayHeap []*entry
-
-func (h delayHeap) Len() int { return len(h) }
-func (h delayHeap) Less(i, j int) bool {
-	if h[i].readyAt != h[j].readyAt {
-		return h[i].readyAt < h[j].readyAt
-	}
-	return h[i].seq < h[j].seq
-}
-func (h delayHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *delayHeap) Push(x any)   { *h = append(*h, x.(*entry)) }
-func (h *delayHeap) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	return e
 }
