@@ -38,23 +38,15 @@ var _ endpoint.Client = (*Client)(nil)
 
 // New checks spec and returns a client for it.
 func New(spec endpoint.Spec) (*Client, error) {
-	base, err := httpx.BaseURL(spec)
+	b, err := httpx.NewBase(spec)
 	if err != nil {
 		return nil, err
 	}
-	labels, err := httpx.NewLabels(spec.Name, spec.Labels)
-	if err != nil {
-		return nil, err
-	}
-	call, err := httpx.NewCaller(spec)
-	if err != nil {
-		return nil, err
-	}
-	target := base + "/v2/models/" + url.PathEscape(httpx.RemoteName(spec))
+	target := b.URL + "/v2/models/" + url.PathEscape(httpx.RemoteName(spec))
 	if spec.Version != "" {
 		target += "/versions/" + url.PathEscape(spec.Version)
 	}
-	return &Client{call: call, url: target + "/infer", labels: labels}, nil
+	return &Client{call: b.Caller, url: target + "/infer", labels: b.Labels}, nil
 }
 
 type inferRequest struct {
@@ -80,23 +72,12 @@ func (c *Client) Predict(ctx context.Context, texts []string) (*endpoint.Result,
 		return &endpoint.Result{Scores: [][]float64{}}, nil
 	}
 	id := strconv.FormatUint(c.nextID.Add(1), 10)
-	body := httpx.NewBuffer()
 	req := inferRequest{ID: id}
 	req.Inputs[0] = inputTensor{Name: InputName, Shape: [2]int{len(texts), 1}, Datatype: "BYTES", Data: texts}
 	req.Outputs[0].Name = OutputName
-	if err := body.Encode(&req); err != nil {
-		return nil, httpx.SpecError("encode request: %w", err)
-	}
-	var res *endpoint.Result
-	err := c.call.Post(ctx, c.url, body, func(b []byte, _ http.Header) error {
-		var err error
-		res, err = c.decode(b, id, len(texts))
-		return err
+	return httpx.PostJSON(ctx, c.call, c.url, &req, func(b []byte, _ http.Header) (*endpoint.Result, error) {
+		return c.decode(b, id, len(texts))
 	})
-	if err != nil {
-		return nil, err
-	}
-	return res, nil
 }
 
 // output is what decode keeps of one output tensor until it has seen all

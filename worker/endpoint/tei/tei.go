@@ -40,19 +40,11 @@ var _ endpoint.Client = (*Client)(nil)
 // New checks spec and returns a client for it. TEI serves one model per
 // server, so spec.RemoteName and spec.Version are not used.
 func New(spec endpoint.Spec) (*Client, error) {
-	base, err := httpx.BaseURL(spec)
+	b, err := httpx.NewBase(spec)
 	if err != nil {
 		return nil, err
 	}
-	labels, err := httpx.NewLabels(spec.Name, spec.Labels)
-	if err != nil {
-		return nil, err
-	}
-	call, err := httpx.NewCaller(spec)
-	if err != nil {
-		return nil, err
-	}
-	return &Client{call: call, url: base + "/predict", labels: labels}, nil
+	return &Client{call: b.Caller, url: b.URL + "/predict", labels: b.Labels}, nil
 }
 
 type predictRequest struct {
@@ -70,20 +62,9 @@ func (c *Client) Predict(ctx context.Context, texts []string) (*endpoint.Result,
 	for i, t := range texts {
 		req.Inputs[i][0] = t
 	}
-	body := httpx.NewBuffer()
-	if err := body.Encode(&req); err != nil {
-		return nil, httpx.SpecError("encode request: %w", err)
-	}
-	var res *endpoint.Result
-	err := c.call.Post(ctx, c.url, body, func(b []byte, h http.Header) error {
-		var err error
-		res, err = c.decode(b, h, len(texts))
-		return err
+	return httpx.PostJSON(ctx, c.call, c.url, &req, func(b []byte, h http.Header) (*endpoint.Result, error) {
+		return c.decode(b, h, len(texts))
 	})
-	if err != nil {
-		return nil, err
-	}
-	return res, nil
 }
 
 func (c *Client) decode(b []byte, h http.Header, n int) (*endpoint.Result, error) {

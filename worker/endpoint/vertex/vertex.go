@@ -35,19 +35,11 @@ var _ endpoint.Client = (*Client)(nil)
 
 // New checks spec and returns a client for it.
 func New(spec endpoint.Spec) (*Client, error) {
-	base, err := httpx.BaseURL(spec)
+	b, err := httpx.NewBase(spec)
 	if err != nil {
 		return nil, err
 	}
-	labels, err := httpx.NewLabels(spec.Name, spec.Labels)
-	if err != nil {
-		return nil, err
-	}
-	call, err := httpx.NewCaller(spec)
-	if err != nil {
-		return nil, err
-	}
-	target := base
+	target := b.URL
 	if !strings.HasSuffix(target, ":predict") {
 		target += "/v1/models/" + url.PathEscape(httpx.RemoteName(spec))
 		if spec.Version != "" {
@@ -55,7 +47,7 @@ func New(spec endpoint.Spec) (*Client, error) {
 		}
 		target += ":predict"
 	}
-	return &Client{call: call, url: target, labels: labels}, nil
+	return &Client{call: b.Caller, url: target, labels: b.Labels}, nil
 }
 
 type predictRequest struct {
@@ -76,20 +68,9 @@ func (c *Client) Predict(ctx context.Context, texts []string) (*endpoint.Result,
 	for i, t := range texts {
 		req.Instances[i] = instance{Content: t, MIMEType: MIMEType}
 	}
-	body := httpx.NewBuffer()
-	if err := body.Encode(&req); err != nil {
-		return nil, httpx.SpecError("encode request: %w", err)
-	}
-	var res *endpoint.Result
-	err := c.call.Post(ctx, c.url, body, func(b []byte, _ http.Header) error {
-		var err error
-		res, err = c.decode(b, len(texts))
-		return err
+	return httpx.PostJSON(ctx, c.call, c.url, &req, func(b []byte, _ http.Header) (*endpoint.Result, error) {
+		return c.decode(b, len(texts))
 	})
-	if err != nil {
-		return nil, err
-	}
-	return res, nil
 }
 
 func (c *Client) decode(b []byte, n int) (*endpoint.Result, error) {

@@ -283,3 +283,43 @@ func CheckCount(got, want int) error {
 	}
 	return nil
 }
+
+// Base is what every adapter builds from its spec.
+type Base struct {
+	URL    string // spec.URL without a trailing slash
+	Labels *Labels
+	Caller *Caller
+}
+
+// NewBase checks spec and builds the URL, label index and HTTP caller.
+func NewBase(spec endpoint.Spec) (Base, error) {
+	base, err := BaseURL(spec)
+	if err != nil {
+		return Base{}, err
+	}
+	labels, err := NewLabels(spec.Name, spec.Labels)
+	if err != nil {
+		return Base{}, err
+	}
+	call, err := NewCaller(spec)
+	if err != nil {
+		return Base{}, err
+	}
+	return Base{URL: base, Labels: labels, Caller: call}, nil
+}
+
+// PostJSON encodes req into a pooled buffer, posts it to target and returns
+// what decode makes of a 2xx answer.
+func PostJSON[R any](ctx context.Context, c *Caller, target string, req any, decode func(b []byte, h http.Header) (R, error)) (R, error) {
+	var res R
+	body := NewBuffer()
+	if err := body.Encode(req); err != nil {
+		return res, SpecError("encode request: %w", err)
+	}
+	err := c.Post(ctx, target, body, func(b []byte, h http.Header) error {
+		var err error
+		res, err = decode(b, h)
+		return err
+	})
+	return res, err
+}
