@@ -135,3 +135,26 @@ type Source interface {
 	// for redelivery (immediately where the broker allows it).
 	Close(ctx context.Context) error
 }
+
+// OutMessage is a message to publish (backfills, dead-letter replay).
+type OutMessage struct {
+	Body       []byte
+	Attributes map[string]string
+	// OrderingKey is the Pub/Sub ordering key or the SQS FIFO message group.
+	OrderingKey string
+	// DedupID is the SQS FIFO deduplication id (ignored elsewhere).
+	DedupID string
+}
+
+// Publisher sends messages to a topic or queue. Safe for concurrent use.
+type Publisher interface {
+	// Publish sends msgs and returns their broker message IDs once the
+	// broker has confirmed every one; on error, ids holds those confirmed
+	// (empty strings for the rest), so a caller can checkpoint and resume.
+	Publish(ctx context.Context, msgs []OutMessage) (ids []string, err error)
+	// MaxMessageBytes is the broker's message size limit, so callers can
+	// pack jobs up to it.
+	MaxMessageBytes() int
+	// Close flushes and releases the publisher.
+	Close(ctx context.Context) error
+}

@@ -56,8 +56,56 @@ type Limits struct {
 // Source selects and configures the message source.
 type Source struct {
 	// Type is one of: memory, file, pubsub, sqs.
-	Type string     `yaml:"type"`
-	File FileSource `yaml:"file"`
+	Type   string       `yaml:"type"`
+	File   FileSource   `yaml:"file"`
+	PubSub PubSubSource `yaml:"pubsub"`
+	SQS    SQSSource    `yaml:"sqs"`
+}
+
+// PubSubSource is a Google Pub/Sub subscription, read by streaming pull.
+// Credentials come from Application Default Credentials; the client honours
+// PUBSUB_EMULATOR_HOST for the emulator.
+type PubSubSource struct {
+	Project      string `yaml:"project"`
+	Subscription string `yaml:"subscription"`
+	// DeadLetterTopic receives payloads that failed permanently (bad input),
+	// with reason attributes; the subscription's own dead-letter policy
+	// handles repeated transient failures. Either a topic ID in Project or
+	// a full "projects/P/topics/T" name.
+	DeadLetterTopic string `yaml:"dead_letter_topic"`
+	// Streams is the number of streaming-pull streams; default 1.
+	Streams int `yaml:"streams"`
+	// MaxExtension bounds how long a message's ack deadline is extended
+	// while it is in flight; default 60m.
+	MaxExtension time.Duration `yaml:"max_extension"`
+	// MaxExtensionPeriod bounds one extension; default 0 (the client's
+	// adaptive choice from the 99th percentile of processing time).
+	MaxExtensionPeriod time.Duration `yaml:"max_extension_period"`
+	// Endpoint overrides the API endpoint (tests, private endpoints).
+	Endpoint string `yaml:"endpoint"`
+}
+
+// SQSSource is an AWS SQS queue, read by long polling. Credentials and
+// region come from the standard AWS chain unless set here.
+type SQSSource struct {
+	QueueURL string `yaml:"queue_url"`
+	Region   string `yaml:"region"`
+	// Endpoint overrides the service endpoint (moto, LocalStack, VPC).
+	Endpoint string `yaml:"endpoint"`
+	// DeadLetterQueueURL receives payloads that failed permanently, with
+	// reason message attributes; the queue's redrive policy handles
+	// repeated transient failures.
+	DeadLetterQueueURL string `yaml:"dead_letter_queue_url"`
+	// Pollers is the number of concurrent ReceiveMessage loops; default 4.
+	Pollers int `yaml:"pollers"`
+	// WaitTime is the long-poll wait (≤ 20s); default 20s.
+	WaitTime time.Duration `yaml:"wait_time"`
+	// VisibilityTimeout is asked for on receive and renewed while a message
+	// is in flight; default 30s.
+	VisibilityTimeout time.Duration `yaml:"visibility_timeout"`
+	// MaxExtension bounds how long visibility is extended in all; default
+	// 1h (SQS's own cap is 12h).
+	MaxExtension time.Duration `yaml:"max_extension"`
 }
 
 // FileSource reads jobs from a JSONL file: one message per line.
@@ -71,9 +119,42 @@ type FileSource struct {
 // Sink selects and configures the result sink.
 type Sink struct {
 	// Type is one of: file, postgres, bigquery.
-	Type  string    `yaml:"type"`
-	File  FileSink  `yaml:"file"`
-	Batch SinkBatch `yaml:"batch"`
+	Type     string       `yaml:"type"`
+	File     FileSink     `yaml:"file"`
+	Postgres PostgresSink `yaml:"postgres"`
+	BigQuery BigQuerySink `yaml:"bigquery"`
+	Batch    SinkBatch    `yaml:"batch"`
+}
+
+// PostgresSink writes results to a Postgres table (see `chorus migrate`).
+type PostgresSink struct {
+	// DSNEnv names the environment variable holding the connection string
+	// (TLS settings go in it, e.g. sslmode=verify-full); default
+	// CHORUS_POSTGRES_DSN. The DSN never appears in the file or the logs.
+	DSNEnv string `yaml:"dsn_env"`
+	// Schema holds the results table; default "public".
+	Schema string `yaml:"schema"`
+	// Table is the results table; default "chorus_results".
+	Table string `yaml:"table"`
+	// MaxConns sizes the connection pool; default 4.
+	MaxConns int `yaml:"max_conns"`
+	// StatementTimeout bounds each statement; default 30s.
+	StatementTimeout time.Duration `yaml:"statement_timeout"`
+}
+
+// BigQuerySink appends results through the BigQuery Storage Write API.
+// Credentials come from Application Default Credentials.
+type BigQuerySink struct {
+	Project string `yaml:"project"`
+	Dataset string `yaml:"dataset"`
+	// Table is the results table; default "chorus_results".
+	Table string `yaml:"table"`
+	// Location is where `chorus migrate` creates the dataset; default "US".
+	Location string `yaml:"location"`
+	// Endpoint and RESTEndpoint override the Storage Write (gRPC) and
+	// BigQuery (REST) endpoints (tests, private endpoints).
+	Endpoint     string `yaml:"endpoint"`
+	RESTEndpoint string `yaml:"rest_endpoint"`
 }
 
 // FileSink writes results as JSONL, fsynced before the worker acks.

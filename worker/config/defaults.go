@@ -76,6 +76,24 @@ func (c *Config) ApplyDefaults() {
 	if f := &c.Source.File; f.Path != "" {
 		setDefault(&f.DeadLetterPath, f.Path+defaultDeadLetterSuffix)
 	}
+	ps := &c.Source.PubSub
+	setDefault(&ps.Streams, 1)
+	setDefault(&ps.MaxExtension, 60*time.Minute)
+	sq := &c.Source.SQS
+	setDefault(&sq.Pollers, 4)
+	setDefault(&sq.WaitTime, 20*time.Second)
+	setDefault(&sq.VisibilityTimeout, 30*time.Second)
+	setDefault(&sq.MaxExtension, time.Hour)
+
+	pg := &c.Sink.Postgres
+	setDefault(&pg.DSNEnv, "CHORUS_POSTGRES_DSN")
+	setDefault(&pg.Schema, "public")
+	setDefault(&pg.Table, "chorus_results")
+	setDefault(&pg.MaxConns, 4)
+	setDefault(&pg.StatementTimeout, 30*time.Second)
+	bq := &c.Sink.BigQuery
+	setDefault(&bq.Table, "chorus_results")
+	setDefault(&bq.Location, "US")
 
 	sb := &c.Sink.Batch
 	setDefault(&sb.MaxRows, defaultSinkMaxRows)

@@ -5,6 +5,7 @@ import (
 	"math"
 	"net"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -99,18 +100,80 @@ func (v *validator) limits() {
 
 func (v *validator) source() {
 	s := &v.c.Source
-	// The pubsub and sqs sub-configs are not defined yet: the type is
-	// accepted and checked no further.
-	if v.enum("source.type", s.Type, []string{"memory", "file", "pubsub", "sqs"}) && s.Type == "file" {
+	if !v.enum("source.type", s.Type, []string{"memory", "file", "pubsub", "sqs"}) {
+		return
+	}
+	switch s.Type {
+	case "file":
 		v.required("source.file.path", s.File.Path)
+	case "pubsub":
+		p := &s.PubSub
+		v.required("source.pubsub.project", p.Project)
+		v.required("source.pubsub.subscription", p.Subscription)
+		v.positive("source.pubsub.streams", p.Streams)
+		v.positiveDuration("source.pubsub.max_extension", p.MaxExtension)
+		v.nonNegativeDuration("source.pubsub.max_extension_period", p.MaxExtensionPeriod)
+	case "sqs":
+		q := &s.SQS
+		if v.required("source.sqs.queue_url", q.QueueURL) {
+			v.absURL("source.sqs.queue_url", q.QueueURL)
+		}
+		if q.DeadLetterQueueURL != "" {
+			v.absURL("source.sqs.dead_letter_queue_url", q.DeadLetterQueueURL)
+		}
+		if q.Endpoint != "" {
+			v.absURL("source.sqs.endpoint", q.Endpoint)
+		}
+		v.positive("source.sqs.pollers", q.Pollers)
+		if v.positiveDuration("source.sqs.wait_time", q.WaitTime) && q.WaitTime > 20*time.Second {
+			v.addf("source.sqs.wait_time", "%s is longer than SQS's 20s long-poll limit", q.WaitTime)
+		}
+		if v.positiveDuration("source.sqs.visibility_timeout", q.VisibilityTimeout) && q.VisibilityTimeout > 12*time.Hour {
+			v.addf("source.sqs.visibility_timeout", "%s is longer than SQS's 12h limit", q.VisibilityTimeout)
+		}
+		v.positiveDuration("source.sqs.max_extension", q.MaxExtension)
+	}
+}
+
+// sqlIdent checks a schema, table or dataset name: it is quoted in SQL, but
+// a plain identifier keeps every tool happy.
+func (v *validator) sqlIdent(p, s string) {
+	if !identRE.MatchString(s) {
+		v.addf(p, "%q is not a plain identifier (letters, digits and _, not starting with a digit, at most 63)", s)
+	}
+}
+
+var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
+
+// absURL checks that s is an absolute http(s) URL.
+func (v *validator) absURL(p, s string) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		v.addf(p, "%q is not an absolute http(s) URL", s)
 	}
 }
 
 func (v *validator) sink() {
 	s := &v.c.Sink
-	// As for sources, postgres and bigquery are accepted without checks yet.
-	if v.enum("sink.type", s.Type, []string{"file", "postgres", "bigquery"}) && s.Type == "file" {
-		v.required("sink.file.path", s.File.Path)
+	if v.enum("sink.type", s.Type, []string{"file", "postgres", "bigquery"}) {
+		switch s.Type {
+		case "file":
+			v.required("sink.file.path", s.File.Path)
+		case "postgres":
+			pg := &s.Postgres
+			v.envVar("sink.postgres.dsn_env", pg.DSNEnv)
+			v.sqlIdent("sink.postgres.schema", pg.Schema)
+			v.sqlIdent("sink.postgres.table", pg.Table)
+			v.positive("sink.postgres.max_conns", pg.MaxConns)
+			v.positiveDuration("sink.postgres.statement_timeout", pg.StatementTimeout)
+		case "bigquery":
+			bq := &s.BigQuery
+			v.required("sink.bigquery.project", bq.Project)
+			if v.required("sink.bigquery.dataset", bq.Dataset) {
+				v.sqlIdent("sink.bigquery.dataset", bq.Dataset)
+			}
+			v.sqlIdent("sink.bigquery.table", bq.Table)
+		}
 	}
 	b := &s.Batch
 	if v.positive("sink.batch.max_rows", b.MaxRows) && b.MaxWaiting < b.MaxRows {

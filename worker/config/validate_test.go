@@ -190,10 +190,19 @@ func TestValidateAccepts(t *testing.T) {
 	}{
 		{"base", func(*Config) {}},
 		// Their sub-configs arrive later; the names are valid today.
-		{"pubsub source", func(c *Config) { c.Source.Type = "pubsub" }},
-		{"sqs source", func(c *Config) { c.Source.Type = "sqs" }},
+		{"pubsub source", func(c *Config) {
+			c.Source.Type = "pubsub"
+			c.Source.PubSub.Project, c.Source.PubSub.Subscription = "p", "s"
+		}},
+		{"sqs source", func(c *Config) {
+			c.Source.Type = "sqs"
+			c.Source.SQS.QueueURL = "https://sqs.eu-west-1.amazonaws.com/123/jobs"
+		}},
 		{"postgres sink", func(c *Config) { c.Sink.Type = "postgres" }},
-		{"bigquery sink", func(c *Config) { c.Sink.Type = "bigquery" }},
+		{"bigquery sink", func(c *Config) {
+			c.Sink.Type = "bigquery"
+			c.Sink.BigQuery.Project, c.Sink.BigQuery.Dataset = "p", "feedback"
+		}},
 		{"wildcard tenant covers model tenants", func(c *Config) {
 			c.Models[2].Tenants = []string{"acme", "initech"}
 			c.Tenants = append(c.Tenants, Tenant{Name: "*", Pipeline: "default"})
