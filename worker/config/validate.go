@@ -110,6 +110,8 @@ func (v *validator) source() {
 		p := &s.PubSub
 		v.required("source.pubsub.project", p.Project)
 		v.required("source.pubsub.subscription", p.Subscription)
+		// Without it bad input would have nowhere to go but a nack loop.
+		v.required("source.pubsub.dead_letter_topic", p.DeadLetterTopic)
 		v.positive("source.pubsub.streams", p.Streams)
 		v.positiveDuration("source.pubsub.max_extension", p.MaxExtension)
 		v.nonNegativeDuration("source.pubsub.max_extension_period", p.MaxExtensionPeriod)
@@ -118,7 +120,7 @@ func (v *validator) source() {
 		if v.required("source.sqs.queue_url", q.QueueURL) {
 			v.absURL("source.sqs.queue_url", q.QueueURL)
 		}
-		if q.DeadLetterQueueURL != "" {
+		if v.required("source.sqs.dead_letter_queue_url", q.DeadLetterQueueURL) {
 			v.absURL("source.sqs.dead_letter_queue_url", q.DeadLetterQueueURL)
 		}
 		if q.Endpoint != "" {

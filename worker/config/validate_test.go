@@ -192,11 +192,12 @@ func TestValidateAccepts(t *testing.T) {
 		// Their sub-configs arrive later; the names are valid today.
 		{"pubsub source", func(c *Config) {
 			c.Source.Type = "pubsub"
-			c.Source.PubSub.Project, c.Source.PubSub.Subscription = "p", "s"
+			c.Source.PubSub.Project, c.Source.PubSub.Subscription, c.Source.PubSub.DeadLetterTopic = "p", "s", "dlq"
 		}},
 		{"sqs source", func(c *Config) {
 			c.Source.Type = "sqs"
 			c.Source.SQS.QueueURL = "https://sqs.eu-west-1.amazonaws.com/123/jobs"
+			c.Source.SQS.DeadLetterQueueURL = "https://sqs.eu-west-1.amazonaws.com/123/jobs-dlq"
 		}},
 		{"postgres sink", func(c *Config) { c.Sink.Type = "postgres" }},
 		{"bigquery sink", func(c *Config) {
