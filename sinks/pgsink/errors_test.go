@@ -1,0 +1,78 @@
+package pgsink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"syscall"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/chorusml/chorus/worker/errkind"
+)
+
+func TestClassify(t *testing.T) {
+	pg := func(code string) error { return &pgconn.PgError{Severity: "ERROR", Code: code, Message: "m"} }
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	tests := []struct {
+		name   string
+		ctx    context.Context
+		err    error
+		kind   errkind.Kind
+		reason string
+		row    bool
+	}{
+		{"serialization", nil, pg("40001"), errkind.Retryable, "serialization_failure", false},
+		{"deadlock", nil, pg("40P01"), errkind.Retryable, "deadlock", false},
+		{"admin_shutdown", nil, pg("57P01"), errkind.Retryable, "server_shutdown", false},
+		{"crash_shutdown", nil, pg("57P02"), errkind.Retryable, "server_shutdown", false},
+		{"cannot_connect_now", nil, pg("57P03"), errkind.Retryable, "server_unavailable", false},
+		{"statement_timeout", nil, pg("57014"), errkind.Retryable, "statement_timeout", false},
+		{"connection_class", nil, pg("08006"), errkind.Retryable, "connection", false},
+		{"too_many_connections", nil, pg("53300"), errkind.Retryable, "insufficient_resources", false},
+		{"disk_full", nil, pg("53100"), errkind.Retryable, "insufficient_resources", false},
+		{"read_only_standby", nil, pg("25006"), errkind.Retryable, "read_only", false},
+		{"check_violation", nil, pg("23514"), errkind.InvalidInput, ReasonConstraint, true},
+		{"not_null_violation", nil, pg("23502"), errkind.InvalidInput, ReasonConstraint, true},
+		{"untranslatable_character", nil, pg("22P05"), errkind.InvalidInput, ReasonDataException, true},
+		{"numeric_out_of_range", nil, pg("22003"), errkind.InvalidInput, ReasonDataException, true},
+		{"undefined_table", nil, pg("42P01"), errkind.Permanent, "schema", false},
+		{"insufficient_privilege", nil, pg("42501"), errkind.Permanent, "schema", false},
+		{"bad_password", nil, pg("28P01"), errkind.Permanent, "auth", false},
+		{"no_database", nil, pg("3D000"), errkind.Permanent, "no_database", false},
+		{"unlisted_code", nil, pg("XX000"), errkind.Unknown, "postgres_error", false},
+		{"wrapped_pg_error", nil, fmt.Errorf("exec: %w", pg("40001")), errkind.Retryable, "serialization_failure", false},
+		{"refused", nil, &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, errkind.Retryable, "connection", false},
+		{"reset", nil, fmt.Errorf("read: %w", syscall.ECONNRESET), errkind.Retryable, "connection", false},
+		{"eof", nil, io.ErrUnexpectedEOF, errkind.Retryable, "connection", false},
+		{"conn_closed", nil, fmt.Errorf("x: %w", pgconn.ErrConnClosed), errkind.Retryable, "connection", false},
+		{"deadline", nil, context.DeadlineExceeded, errkind.Retryable, "timeout", false},
+		{"caller_cancelled", cancelled, pg("57014"), errkind.Canceled, "canceled", false},
+		{"other", nil, errors.New("something"), errkind.Unknown, "postgres_error", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := tc.ctx
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			err := classify(ctx, "op", tc.err)
+			if k, r := errkind.KindOf(err), errkind.ReasonOf(err); k != tc.kind || r != tc.reason {
+				t.Errorf("classify(%v) = kind %v reason %s, want %v %s", tc.err, k, r, tc.kind, tc.reason)
+			}
+			if !errors.Is(err, tc.err) {
+				t.Errorf("classify(%v) does not wrap it", tc.err)
+			}
+			if got := rowLevel(tc.err); got != tc.row {
+				t.Errorf("rowLevel(%v) = %v, want %v", tc.err, got, tc.row)
+			}
+		})
+	}
+	if classify(context.Background(), "op", nil) != nil {
+		t.Error("classify(nil) != nil")
+	}
+}
