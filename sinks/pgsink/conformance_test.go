@@ -62,7 +62,6 @@ func TestConformance(t *testing.T) {
 				return harness{dsn: srv.DSN(), schema: schema, table: table, bad: tc.bad}, nil
 			}
 			sinktest.RunConformanceTests(t, newHarness)
-			sinktest.RunUpsertTests(t, newHarness)
 		})
 	}
 }

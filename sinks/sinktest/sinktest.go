@@ -84,6 +84,9 @@ func RunConformanceTests(t *testing.T, newHarness HarnessMaker) {
 			tc.run(t, &env{t: t, ctx: ctx, h: h})
 		})
 	}
+	// Cases added since the first sinks: part of the contract, so every
+	// sink runs them through this one entry point.
+	t.Run("upsert", func(t *testing.T) { RunUpsertTests(t, newHarness) })
 }
 
 // env is one case's harness plus helpers that fail the case on error.
