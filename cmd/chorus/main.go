@@ -25,6 +25,7 @@ Usage:
   chorus models serve [--addr ADDR] ...    serve the reference models (open-inference, vertex, tei)
   chorus models eval                       print the reference models' held-out accuracy
   chorus config validate FILE              check a config file and exit
+  chorus migrate --config FILE             create or upgrade the sink's tables
   chorus bench [--report FILE]             measure the performance targets, write a report
   chorus version
 
@@ -84,6 +85,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return configValidateCmd(rest[1:], stdout, stderr)
 		}
 		return &exitError{2, errors.New(`config: expected "validate FILE"`)}
+	case "migrate":
+		return migrateCmd(ctx, rest, stdout, stderr)
 	case "bench":
 		return benchCmd(ctx, rest, stdout, stderr)
 	case "version":

@@ -87,6 +87,7 @@ func RunConformanceTests(t *testing.T, newHarness HarnessMaker) {
 	// Cases added since the first sinks: part of the contract, so every
 	// sink runs them through this one entry point.
 	t.Run("upsert", func(t *testing.T) { RunUpsertTests(t, newHarness) })
+	t.Run("redelivery", func(t *testing.T) { RunRedeliveryCases(t, newHarness) })
 }
 
 // env is one case's harness plus helpers that fail the case on error.

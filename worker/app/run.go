@@ -9,11 +9,14 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/chorusml/chorus/sinks"
+	"github.com/chorusml/chorus/sinks/bqsink"
 	"github.com/chorusml/chorus/sinks/filesink"
+	"github.com/chorusml/chorus/sinks/pgsink"
 	"github.com/chorusml/chorus/sources"
 	"github.com/chorusml/chorus/sources/filesource"
 	"github.com/chorusml/chorus/worker"
 	"github.com/chorusml/chorus/worker/config"
+	"github.com/chorusml/chorus/worker/errkind"
 	"github.com/chorusml/chorus/worker/metrics"
 )
 
@@ -35,11 +38,36 @@ func OpenSource(_ context.Context, cfg *config.Config) (sources.Source, error) {
 	}
 }
 
-// OpenSink opens the configured sink.
-func OpenSink(_ context.Context, cfg *config.Config) (sinks.Sink, error) {
+// OpenSink opens the configured sink. A sink that is unreachable at
+// start-up is not fatal (writes retry and pulling waits); one that can never
+// work (a missing table, bad credentials) is.
+func OpenSink(ctx context.Context, cfg *config.Config, getenv func(string) string, log zerolog.Logger) (sinks.Sink, error) {
 	switch cfg.Sink.Type {
 	case "file":
 		return filesink.Open(cfg.Sink.File.Path, filesink.Options{})
+	case "postgres":
+		pg := cfg.Sink.Postgres
+		s, err := pgsink.Open(ctx, pgsink.Options{
+			DSN: getenv(pg.DSNEnv), Schema: pg.Schema, Table: pg.Table,
+			MaxConns: int32(pg.MaxConns), StatementTimeout: pg.StatementTimeout,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("sink.postgres: %w", err)
+		}
+		if err := s.Check(ctx); err != nil {
+			if !errkind.IsRetryable(err) {
+				_ = s.Close(ctx)
+				return nil, fmt.Errorf("sink.postgres: %w (run chorus migrate?)", err)
+			}
+			log.Warn().Err(err).Msg("postgres not reachable at start-up; writes will retry")
+		}
+		return s, nil
+	case "bigquery":
+		s, err := bqsink.Open(ctx, BigQueryOptions(cfg))
+		if err != nil {
+			return nil, fmt.Errorf("sink.bigquery: %w", err)
+		}
+		return s, nil
 	default:
 		return nil, fmt.Errorf("sink.type: %q is not available in this build yet", cfg.Sink.Type)
 	}
@@ -60,6 +88,9 @@ type RunOptions struct {
 // that reaches its end (a file) stops the worker once drained.
 func Run(ctx context.Context, cfg *config.Config, o RunOptions) error {
 	start := time.Now()
+	if o.Getenv == nil {
+		o.Getenv = func(string) string { return "" }
+	}
 	clients, err := Clients(cfg, o.Getenv)
 	if err != nil {
 		return err
@@ -68,7 +99,7 @@ func Run(ctx context.Context, cfg *config.Config, o RunOptions) error {
 	if err != nil {
 		return err
 	}
-	sink, err := OpenSink(ctx, cfg)
+	sink, err := OpenSink(ctx, cfg, o.Getenv, o.Logger)
 	if err != nil {
 		_ = src.Close(ctx)
 		return err
@@ -101,4 +132,14 @@ func Run(ctx context.Context, cfg *config.Config, o RunOptions) error {
 	}
 	o.Logger.Info().Dur("startup", time.Since(start)).Msg("chorus worker ready")
 	return w.Run(ctx)
+}
+
+// BigQueryOptions maps the bigquery sink config to the driver's options.
+func BigQueryOptions(cfg *config.Config) bqsink.Options {
+	bq := cfg.Sink.BigQuery
+	rest, write := bqsink.EndpointOptions(bq.RESTEndpoint, bq.Endpoint)
+	return bqsink.Options{
+		Project: bq.Project, Dataset: bq.Dataset, Table: bq.Table, Location: bq.Location,
+		ClientOptions: rest, WriteClientOptions: write,
+	}
 }
