@@ -258,17 +258,37 @@ func (w *Worker) writeRows(ctx context.Context, batch []*jobState) {
 	var rowErrs sinks.RowErrors
 	start := time.Now()
 	pol := w.cfg.Sink.Batch.Retry
-	err := retry.Do(ctx, retry.Policy{MaxAttempts: pol.MaxAttempts, Initial: pol.Backoff.Initial, Max: pol.Backoff.Max, MaxElapsed: pol.MaxElapsed}, nil,
-		func(ctx context.Context) error {
-			err := w.sink.Write(ctx, rows)
-			if re, ok := sinks.AsRowErrors(err); ok {
-				rowErrs = re
-				return nil
-			}
-			return err
-		}, func(err error, d time.Duration) {
+	policy := retry.Policy{MaxAttempts: pol.MaxAttempts, Initial: pol.Backoff.Initial, Max: pol.Backoff.Max, MaxElapsed: pol.MaxElapsed}
+	write := func(ctx context.Context) error {
+		err := w.sink.Write(ctx, rows)
+		if re, ok := sinks.AsRowErrors(err); ok {
+			rowErrs = re
+			return nil
+		}
+		return err
+	}
+	var err error
+	for {
+		err = retry.Do(ctx, policy, nil, write, func(err error, d time.Duration) {
 			w.log.Warn().Err(err).Dur("backoff", d).Int("rows", len(rows)).Msg("sink write failed; retrying")
 		})
+		// A sink that is down is nobody's message's fault: hold the rows
+		// and keep trying until it is back or the worker is abandoned.
+		// The held rows fill the sink queue, the queue blocks the models,
+		// the models block pulling: backpressure, not dead letters.
+		if err == nil || !errkind.IsRetryable(err) || ctx.Err() != nil {
+			break
+		}
+		w.sinkDown.Store(true)
+		w.log.Error().Err(err).Int("rows", len(rows)).Msg("sink unavailable; holding rows and pausing intake until it recovers")
+		select {
+		case <-ctx.Done():
+		case <-time.After(max(policy.Max, 100*time.Millisecond)):
+		}
+	}
+	if w.sinkDown.Swap(false) && err == nil {
+		w.log.Info().Msg("sink recovered")
+	}
 	w.m.SinkLatency.Observe(time.Since(start).Seconds())
 	if err != nil {
 		w.m.SinkRows.WithLabelValues("failed").Add(float64(len(rows)))

@@ -74,6 +74,7 @@ type Worker struct {
 	ackB     *batcher.Batcher[*msgState]
 	inflight sync.WaitGroup
 	ready    atomic.Bool
+	sinkDown atomic.Bool // a write is being held until the sink recovers
 }
 
 // New checks the wiring and builds routes and ensembles. It starts nothing.
@@ -118,6 +119,9 @@ func New(o Options) (*Worker, error) {
 
 // Ready reports whether the worker is pulling.
 func (w *Worker) Ready() bool { return w.ready.Load() }
+
+// SinkDown reports whether writes are failing and held for retry.
+func (w *Worker) SinkDown() bool { return w.sinkDown.Load() }
 
 // Run pulls and scores until ctx ends, then drains: it stops pulling,
 // finishes in-flight work within the drain timeout, flushes the sink and

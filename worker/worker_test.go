@@ -23,6 +23,7 @@ import (
 	"github.com/chorusml/chorus/worker/app"
 	"github.com/chorusml/chorus/worker/config"
 	"github.com/chorusml/chorus/worker/endpoint"
+	"github.com/chorusml/chorus/worker/errkind"
 	"github.com/chorusml/chorus/worker/job"
 	"github.com/chorusml/chorus/worker/modelserver"
 	"github.com/chorusml/chorus/worker/refmodel"
@@ -523,4 +524,65 @@ func TestUnusedModelsCostNothing(t *testing.T) {
 
 func TestMain(m *testing.M) {
 	os.Exit(m.Run())
+}
+
+// flakySink fails every write with a retryable error while down is set.
+type flakySink struct {
+	sinks.Sink
+	down   atomic.Bool
+	failed atomic.Int32
+}
+
+func (s *flakySink) Write(ctx context.Context, rows []job.Result) error {
+	if s.down.Load() {
+		s.failed.Add(1)
+		return errkind.New(errkind.Retryable, "connection", fmt.Errorf("sink is down"))
+	}
+	return s.Sink.Write(ctx, rows)
+}
+
+// A sink outage pauses intake and holds rows until the sink is back:
+// nothing is dead-lettered for it and nothing is lost.
+func TestSinkOutagePausesIntake(t *testing.T) {
+	var fs *flakySink
+	h := newHarness(t, harnessOpts{
+		wrapSink: func(s sinks.Sink) sinks.Sink {
+			fs = &flakySink{Sink: s}
+			fs.down.Store(true)
+			return fs
+		},
+		edit: func(cfg *config.Config) {
+			cfg.Worker.MaxOutstandingMessages = 50
+			cfg.Worker.MaxDeliveryAttempts = 2
+			cfg.Sink.Batch.Retry.MaxAttempts = 2
+			cfg.Sink.Batch.Retry.Backoff.Initial = time.Millisecond
+			cfg.Sink.Batch.Retry.Backoff.Max = 10 * time.Millisecond
+		},
+	})
+	var bodies []string
+	for i := range 300 {
+		bodies = append(bodies, jobJSON("globex", fmt.Sprintf("g-%d", i), texts[i%len(texts)]))
+	}
+	h.publish(bodies...)
+	h.start()
+	// While the sink is down, intake stops at the flow-control bound.
+	deadline := time.Now().Add(10 * time.Second)
+	for fs.failed.Load() < 20 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	st := h.topic.Stats()
+	if st.Acked != 0 || st.Outstanding > 50 || st.Ready < 200 {
+		t.Fatalf("while the sink is down: %+v; want nothing acked, at most 50 outstanding, the rest waiting", st)
+	}
+	if !h.w.SinkDown() {
+		t.Fatal("worker does not report the sink down")
+	}
+	fs.down.Store(false)
+	h.waitSettled(20 * time.Second)
+	if n := h.sink.Len(); n != 300 {
+		t.Fatalf("%d rows after recovery, want 300", n)
+	}
+	if dl := h.topic.DeadLetters(); len(dl) != 0 {
+		t.Fatalf("%d dead letters for a sink outage, want none", len(dl))
+	}
 }
