@@ -24,7 +24,6 @@ import (
 	"github.com/chorusml/chorus/sources/memsource"
 	"github.com/chorusml/chorus/worker"
 	"github.com/chorusml/chorus/worker/config"
-	"github.com/chorusml/chorus/worker/endpoint"
 	"github.com/chorusml/chorus/worker/job"
 	"github.com/chorusml/chorus/worker/modelserver"
 	"github.com/chorusml/chorus/worker/refmodel"
@@ -147,26 +146,6 @@ func runWorker(ctx context.Context, cfg *config.Config, topic *memsource.Topic, 
 	elapsed := time.Since(start)
 	stop()
 	return elapsed, <-errc
-}
-
-// instantClient answers at once with fixed scores: the overhead run's
-// endpoints cost nothing, so what is measured is the worker.
-type instantClient struct{ row []float64 }
-
-func (c instantClient) Predict(_ context.Context, texts []string) (*endpoint.Result, error) {
-	rows := make([][]float64, len(texts))
-	for i := range rows {
-		rows[i] = c.row // read-only downstream
-	}
-	return &endpoint.Result{Scores: rows, Version: "instant"}, nil
-}
-
-func instantFactory(m config.Model) (endpoint.Client, error) {
-	row := make([]float64, len(m.Labels))
-	for i := range row {
-		row[i] = float64(i+1) / float64(len(row)+1)
-	}
-	return instantClient{row: row}, nil
 }
 
 // serve starts a model server on a loopback port.

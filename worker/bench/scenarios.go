@@ -13,6 +13,7 @@ import (
 	"github.com/chorusml/chorus/worker/app"
 	"github.com/chorusml/chorus/worker/config"
 	"github.com/chorusml/chorus/worker/endpoint"
+	"github.com/chorusml/chorus/worker/endpoint/instant"
 	"github.com/chorusml/chorus/worker/job"
 	"github.com/chorusml/chorus/worker/modelserver"
 	"github.com/chorusml/chorus/worker/refmodel"
@@ -99,7 +100,7 @@ func Overhead(ctx context.Context, o Options) (*OverheadResult, error) {
 	runtime.GC()
 	sink := &countingSink{}
 	cpu0 := cpuTime()
-	wall, err := runWorker(ctx, cfg, topic, sink, instantFactory, o.OverheadJobs)
+	wall, err := runWorker(ctx, cfg, topic, sink, instant.Factory, o.OverheadJobs)
 	if err != nil {
 		return nil, err
 	}
@@ -396,7 +397,7 @@ func Memory(ctx context.Context, n int) (*MemoryResult, error) {
 			maxHeap = max(maxHeap, ms.HeapInuse)
 		}
 	}()
-	wall, err := runWorker(ctx, cfg, topic, &countingSink{}, instantFactory, n)
+	wall, err := runWorker(ctx, cfg, topic, &countingSink{}, instant.Factory, n)
 	close(stopSample)
 	<-sampled
 	if err != nil {

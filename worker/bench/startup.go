@@ -13,6 +13,7 @@ import (
 	"github.com/chorusml/chorus/sources"
 	"github.com/chorusml/chorus/sources/memsource"
 	"github.com/chorusml/chorus/worker"
+	"github.com/chorusml/chorus/worker/endpoint/instant"
 )
 
 // StartupResult is the cost of starting a worker.
@@ -52,7 +53,7 @@ func Startup(ctx context.Context, unused int) (*StartupResult, error) {
 	t1 := time.Now()
 	topic := memsource.NewTopic(memsource.TopicOptions{})
 	src := memsource.NewSource(topic, sources.FlowControl{})
-	w, err := worker.New(worker.Options{Config: cfg, Source: src, Sink: memsink.New(), Clients: instantFactory, Logger: zerolog.Nop()})
+	w, err := worker.New(worker.Options{Config: cfg, Source: src, Sink: memsink.New(), Clients: instant.Factory, Logger: zerolog.Nop()})
 	if err != nil {
 		return nil, err
 	}
