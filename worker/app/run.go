@@ -13,6 +13,7 @@ import (
 	"github.com/chorusml/chorus/sinks/filesink"
 	"github.com/chorusml/chorus/sinks/pgsink"
 	"github.com/chorusml/chorus/sources"
+	"github.com/chorusml/chorus/sources/awssqs"
 	"github.com/chorusml/chorus/sources/filesource"
 	"github.com/chorusml/chorus/worker"
 	"github.com/chorusml/chorus/worker/config"
@@ -21,7 +22,7 @@ import (
 )
 
 // OpenSource opens the configured source.
-func OpenSource(_ context.Context, cfg *config.Config) (sources.Source, error) {
+func OpenSource(ctx context.Context, cfg *config.Config) (sources.Source, error) {
 	fc := sources.FlowControl{
 		MaxOutstandingMessages: cfg.Worker.MaxOutstandingMessages,
 		MaxOutstandingBytes:    cfg.Worker.MaxOutstandingBytes,
@@ -31,6 +32,21 @@ func OpenSource(_ context.Context, cfg *config.Config) (sources.Source, error) {
 		return filesource.Open(cfg.Source.File.Path, filesource.Options{
 			FlowControl: fc, DeadLetterPath: cfg.Source.File.DeadLetterPath,
 		})
+	case "sqs":
+		sq := cfg.Source.SQS
+		client, err := awssqs.NewClient(ctx, sq.Region, sq.Endpoint)
+		if err != nil {
+			return nil, fmt.Errorf("source.sqs: %w", err)
+		}
+		src, err := awssqs.New(client, awssqs.Options{
+			QueueURL: sq.QueueURL, DeadLetterQueueURL: sq.DeadLetterQueueURL, Pollers: sq.Pollers,
+			WaitTime: sq.WaitTime, VisibilityTimeout: sq.VisibilityTimeout, MaxExtension: sq.MaxExtension,
+			FlowControl: fc,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("source.sqs: %w", err)
+		}
+		return src, nil
 	case "memory":
 		return nil, errors.New("source.type: memory has no producer outside the demo and tests; use file, pubsub or sqs")
 	default:

@@ -1,0 +1,197 @@
+package awssqs_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/chorusml/chorus/sources"
+	"github.com/chorusml/chorus/sources/awssqs"
+	"github.com/chorusml/chorus/sources/awssqs/sqstest"
+	"github.com/chorusml/chorus/sources/sourcetest"
+)
+
+// queueSeq names queues uniquely within one moto server.
+var queueSeq atomic.Int64
+
+// harness is one queue and its dead-letter queue on moto. The queue's
+// redrive policy moves a message after maxReceives receives, and the
+// dead-letter queue is where DeadLetter sends payloads too.
+type harness struct {
+	srv    *sqstest.Server
+	client *sqs.Client
+	opts   awssqs.Options
+	pub    *awssqs.Publisher
+	fifo   bool
+	// opened, if set, sees every Source the harness opens.
+	opened func(*awssqs.Source)
+
+	mu   sync.Mutex
+	dead []sourcetest.RawMessage
+}
+
+const (
+	maxReceives = 4
+	// visibility is short so that most cases outlive it and the heartbeat
+	// has to keep their messages invisible.
+	visibility = 3 * time.Second
+)
+
+var (
+	_ sourcetest.LeaseHarness = (*harness)(nil)
+	_ sourcetest.KeyedHarness = (*harness)(nil)
+)
+
+// newHarnessMaker returns a HarnessMaker on srv whose sources ask for
+// visibility timeout vis; fifo makes FIFO queues.
+func newHarnessMaker(srv *sqstest.Server, fifo bool, vis time.Duration) sourcetest.HarnessMaker {
+	return func(ctx context.Context, t testing.TB) (sourcetest.Harness, error) {
+		n := queueSeq.Add(1)
+		dlq, err := srv.CreateQueue(ctx, fmt.Sprintf("dlq-%d", n), sqstest.QueueOpts{FIFO: fifo})
+		if err != nil {
+			return nil, err
+		}
+		q, err := srv.CreateQueue(ctx, fmt.Sprintf("q-%d", n), sqstest.QueueOpts{FIFO: fifo, RedriveTo: dlq, MaxReceiveCount: maxReceives})
+		if err != nil {
+			return nil, err
+		}
+		client := srv.Client(t)
+		pub, err := awssqs.NewPublisher(client, q, awssqs.PublisherOptions{})
+		if err != nil {
+			return nil, err
+		}
+		return &harness{
+			srv: srv, client: client, pub: pub, fifo: fifo,
+			opts: awssqs.Options{
+				QueueURL:           q,
+				DeadLetterQueueURL: dlq,
+				Pollers:            2,
+				WaitTime:           time.Second,
+				VisibilityTimeout:  vis,
+			},
+		}, nil
+	}
+}
+
+func (h *harness) NewSource(_ context.Context, fc sources.FlowControl) (sources.Source, error) {
+	o := h.opts
+	o.FlowControl = fc
+	s, err := awssqs.New(h.client, o)
+	if err == nil && h.opened != nil {
+		h.opened(s)
+	}
+	return s, err
+}
+
+func (h *harness) Publish(ctx context.Context, msgs []sourcetest.RawMessage) error {
+	out := make([]sources.OutMessage, len(msgs))
+	for i, m := range msgs {
+		out[i] = sources.OutMessage{Body: m.Body, Attributes: m.Attributes}
+		if h.fifo {
+			// One group per message: the base suite expects no ordering
+			// constraint between messages.
+			out[i].OrderingKey = fmt.Sprintf("g-%d", queueSeq.Add(1))
+		}
+	}
+	_, err := h.pub.Publish(ctx, out)
+	return err
+}
+
+// PublishKeyed implements sourcetest.KeyedHarness: the key is the message
+// group.
+func (h *harness) PublishKeyed(ctx context.Context, msgs []sourcetest.KeyedMessage) error {
+	out := make([]sources.OutMessage, len(msgs))
+	for i, m := range msgs {
+		out[i] = sources.OutMessage{Body: m.Body, Attributes: m.Attributes, OrderingKey: m.Key}
+	}
+	_, err := h.pub.Publish(ctx, out)
+	return err
+}
+
+// Lease implements sourcetest.LeaseHarness.
+func (h *harness) Lease() time.Duration { return h.opts.VisibilityTimeout }
+
+func (h *harness) DeadLetters(ctx context.Context) ([]sourcetest.RawMessage, error) {
+	got, err := h.srv.ReceiveAll(ctx, h.opts.DeadLetterQueueURL)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, m := range got {
+		h.dead = append(h.dead, sourcetest.RawMessage{Body: []byte(m.Body), Attributes: m.Attributes})
+	}
+	return slices.Clone(h.dead), err
+}
+
+// Capabilities are moto's, as measured (see TestMotoBehaviour): it
+// delivers messages published while a source is open, counts receives
+// (ApproximateReceiveCount), honours visibility changes to the
+// millisecond, and redrives after maxReceives receives. Real SQS standard
+// queues are at-least-once and may duplicate; moto does not, so the suite
+// stays strict. A nacked message reappears within about a second: moto's
+// long poll looks again once a second unless a send wakes it.
+func (h *harness) Capabilities() sourcetest.Capabilities {
+	return sourcetest.Capabilities{
+		Attributes:      true,
+		DeliveryAttempt: true,
+		NackDelay:       true,
+		Ordered:         false,
+		LatePublish:     true,
+		MayDuplicate:    false,
+		MaxDeliveries:   maxReceives,
+		Quiet:           1500 * time.Millisecond,
+	}
+}
+
+func (h *harness) Close() {}
+
+func TestConformance(t *testing.T) {
+	srv := sqstest.StartMoto(t)
+	sourcetest.RunConformanceTests(t, newHarnessMaker(srv, false, visibility))
+}
+
+// TestLease holds messages for 5s with a 2s visibility timeout: the
+// heartbeat must keep them from being redelivered, and the acks after the
+// hold must count. No receipt handle may have been refused on the way.
+func TestLease(t *testing.T) {
+	srv := sqstest.StartMoto(t)
+	var (
+		mu   sync.Mutex
+		srcs []*awssqs.Source
+	)
+	newH := newHarnessMaker(srv, false, 2*time.Second)
+	t.Run("cases", func(t *testing.T) {
+		sourcetest.RunLeaseTests(t, func(ctx context.Context, t testing.TB) (sourcetest.Harness, error) {
+			h, err := newH(ctx, t)
+			if err != nil {
+				return nil, err
+			}
+			h.(*harness).opened = func(s *awssqs.Source) {
+				mu.Lock()
+				defer mu.Unlock()
+				srcs = append(srcs, s)
+			}
+			return h, nil
+		})
+	})
+	var total awssqs.Stats
+	for _, s := range srcs {
+		st := s.Stats()
+		total.Extended += st.Extended
+		total.HandleInvalid += st.HandleInvalid
+		total.Duplicates += st.Duplicates
+	}
+	if total.HandleInvalid != 0 || total.Extended == 0 {
+		t.Errorf("sources' stats %+v: want extensions and no refused receipt handles", total)
+	}
+}
+
+// TestFIFOOrder checks message-group order through the source.
+func TestFIFOOrder(t *testing.T) {
+	srv := sqstest.StartMoto(t)
+	sourcetest.RunKeyOrderTests(t, newHarnessMaker(srv, true, visibility))
+}
