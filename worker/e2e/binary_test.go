@@ -166,7 +166,7 @@ func packedJobs(n, per int) []sources.OutMessage {
 // progress marks, SIGTERMs it once (it must drain and exit 0), then lets a
 // last run finish; committed() reports rows in the sink, drained() that the
 // queue is empty and every row is there.
-func crashAndRecover(t *testing.T, cfg string, env []string, n int, committed func() int, drained func() bool) {
+func crashAndRecover(t *testing.T, cfg string, env []string, n int, committed func() int, drained func() bool, state func() string) {
 	t.Helper()
 	steps := []struct {
 		at  int
@@ -178,7 +178,13 @@ func crashAndRecover(t *testing.T, cfg string, env []string, n int, committed fu
 	}
 	for _, s := range steps {
 		p := startChorus(t, cfg, env, "run")
-		waitFor(t, 120*time.Second, fmt.Sprintf("%d rows before %v", s.at, s.sig), func() bool { return committed() >= s.at })
+		deadline := time.Now().Add(120 * time.Second)
+		for committed() < s.at {
+			if time.Now().After(deadline) {
+				t.Fatalf("fewer than %d rows after 120s: %d rows, %s; worker output:\n%s", s.at, committed(), state(), tailOf(p.out.String()))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 		p.signal(s.sig)
 		code := p.wait(60 * time.Second)
 		switch s.sig {
@@ -194,7 +200,13 @@ func crashAndRecover(t *testing.T, cfg string, env []string, n int, committed fu
 		t.Logf("%v at %d rows: exit %d", s.sig, committed(), code)
 	}
 	p := startChorus(t, cfg, env, "run")
-	waitFor(t, 180*time.Second, "every job committed and the queue empty", drained)
+	deadline := time.Now().Add(180 * time.Second)
+	for !drained() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not drained after 180s: %d rows, %s; worker output:\n%s", committed(), state(), tailOf(p.out.String()))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	p.signal(syscall.SIGTERM)
 	if code := p.wait(60 * time.Second); code != 0 {
 		t.Fatalf("final SIGTERM: exit %d; output:\n%s", code, tailOf(p.out.String()))

@@ -68,6 +68,9 @@ sink:
 	crashAndRecover(t, cfg, moto.Env(), n, rows, func() bool {
 		d, err := moto.Depth(ctx, queue)
 		return err == nil && d.Empty() && rows() == n
+	}, func() string {
+		d, err := moto.Depth(ctx, queue)
+		return fmt.Sprintf("queue depth %+v (%v)", d, err)
 	})
 	if got := rows(); got != n {
 		t.Fatalf("%d rows visible in BigQuery, want exactly %d", got, n)
