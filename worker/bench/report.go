@@ -16,6 +16,7 @@ type Report struct {
 	Trickle  *TrickleResult
 	Startup  []*StartupResult
 	Memory   *MemoryResult
+	Sink     *SinkResult
 }
 
 // Run measures every scenario in turn.
@@ -43,6 +44,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	fmt.Fprintf(o.Progress, "throughput against a capacity-modelled endpoint, %d jobs per run…\n", o.CapacityJobs)
 	if r.Capacity, err = Capacity(ctx, o); err != nil {
 		return nil, fmt.Errorf("capacity: %w", err)
+	}
+	fmt.Fprintf(o.Progress, "postgres sink throughput…\n")
+	if r.Sink, err = PostgresSink(ctx); err != nil {
+		return nil, fmt.Errorf("postgres sink: %w", err)
 	}
 	fmt.Fprintf(o.Progress, "trickle latency, %d jobs one every %s…\n", o.TrickleJobs, o.TrickleEvery)
 	if r.Trickle, err = Trickle(ctx, o); err != nil {
@@ -106,6 +111,15 @@ func (r *Report) Markdown() string {
 		fmt.Fprintf(&b, "| peak RSS of the process | %.0f MB | ≤ 256 MB (%s) |\n", float64(m.PeakRSS)/1e6, verdict(m.PeakRSS <= 256<<20))
 		fmt.Fprintf(&b, "| peak heap in use (sampled every 100 ms) | %.0f MB | |\n", float64(m.MaxHeap)/1e6)
 		fmt.Fprintf(&b, "| wall time | %s (%.0f jobs/s) | |\n\n", m.Wall.Round(time.Millisecond), float64(m.Jobs)/m.Wall.Seconds())
+	}
+	if sr := r.Sink; sr != nil {
+		b.WriteString("## Postgres sink throughput\n\nA throwaway Postgres (Debian's server, default settings, fsync on) on this machine; pgsink writes one batch per transaction (INSERT … SELECT FROM unnest … ON CONFLICT DO UPDATE), one write at a time, each waiting for its commit.\n\n")
+		if sr.Skipped != "" {
+			fmt.Fprintf(&b, "Not measured: %s.\n\n", sr.Skipped)
+		} else {
+			b.WriteString("| writes of | rows/s |\n|---:|---:|\n")
+			fmt.Fprintf(&b, "| %d rows | %.0f |\n| 1 row | %.0f |\n\nBatching gains ×%.0f.\n\n", sr.BatchRows, sr.BatchedRowsPerSec, sr.OneByOneRowsPerSec, sr.BatchedRowsPerSec/sr.OneByOneRowsPerSec)
+		}
 	}
 	b.WriteString("## Micro-benchmarks\n\n`make bench` also runs the packages' Go benchmarks (`go test -bench`); their output is in `bench/micro.txt`.\n")
 	return b.String()
