@@ -131,6 +131,7 @@ func RunConformanceTests(t *testing.T, newHarness HarnessMaker) {
 		{"concurrent_receivers", testConcurrentReceivers},
 		{"receive_blocks_at_most_about_a_second", testReceiveBlocks},
 	}
+	cases = append(cases, pubsubCases...)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

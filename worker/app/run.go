@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"google.golang.org/api/option"
 
 	"github.com/chorusml/chorus/sinks"
 	"github.com/chorusml/chorus/sinks/bqsink"
@@ -14,6 +15,7 @@ import (
 	"github.com/chorusml/chorus/sinks/pgsink"
 	"github.com/chorusml/chorus/sources"
 	"github.com/chorusml/chorus/sources/awssqs"
+	"github.com/chorusml/chorus/sources/gcppubsub"
 	"github.com/chorusml/chorus/sources/filesource"
 	"github.com/chorusml/chorus/worker"
 	"github.com/chorusml/chorus/worker/config"
@@ -32,6 +34,21 @@ func OpenSource(ctx context.Context, cfg *config.Config) (sources.Source, error)
 		return filesource.Open(cfg.Source.File.Path, filesource.Options{
 			FlowControl: fc, DeadLetterPath: cfg.Source.File.DeadLetterPath,
 		})
+	case "pubsub":
+		ps := cfg.Source.PubSub
+		var opts []option.ClientOption
+		if ps.Endpoint != "" {
+			opts = append(opts, option.WithEndpoint(ps.Endpoint))
+		}
+		src, err := gcppubsub.Open(ctx, gcppubsub.Options{
+			Project: ps.Project, Subscription: ps.Subscription, DeadLetterTopic: ps.DeadLetterTopic,
+			Streams: ps.Streams, MaxExtension: ps.MaxExtension, MaxExtensionPeriod: ps.MaxExtensionPeriod,
+			FlowControl: fc, ClientOptions: opts,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("source.pubsub: %w", err)
+		}
+		return src, nil
 	case "sqs":
 		sq := cfg.Source.SQS
 		client, err := awssqs.NewClient(ctx, sq.Region, sq.Endpoint)
