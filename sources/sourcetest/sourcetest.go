@@ -26,6 +26,7 @@
 package sourcetest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -75,6 +76,10 @@ type Capabilities struct {
 	// come (back). Zero means 250ms; raise it for brokers that redeliver
 	// slowly.
 	Quiet time.Duration
+	// CaseTimeout bounds each case; zero means 10s. Raise it for brokers
+	// whose redelivery after a lost lease is bounded by a long deadline
+	// (the Pub/Sub emulator's minimum ack extension is 10s).
+	CaseTimeout time.Duration
 }
 
 // Harness adapts one driver and its queue to the suite.
@@ -135,14 +140,17 @@ func RunConformanceTests(t *testing.T, newHarness HarnessMaker) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			ctx, cancel := context.WithTimeout(context.Background(), caseTimeout)
-			defer cancel()
-			h, err := newHarness(ctx, t)
+			setup, cancelSetup := context.WithTimeout(context.Background(), caseTimeout)
+			defer cancelSetup()
+			h, err := newHarness(setup, t)
 			if err != nil {
 				t.Fatalf("new harness: %v", err)
 			}
 			defer h.Close()
-			e := &env{t: t, ctx: ctx, h: h, caps: h.Capabilities()}
+			caps := h.Capabilities()
+			ctx, cancel := context.WithTimeout(context.Background(), cmp.Or(caps.CaseTimeout, caseTimeout))
+			defer cancel()
+			e := &env{t: t, ctx: ctx, h: h, caps: caps}
 			if e.caps.Quiet <= 0 {
 				e.caps.Quiet = 250 * time.Millisecond
 			}
