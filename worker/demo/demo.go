@@ -5,7 +5,6 @@
 package demo
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -23,7 +22,6 @@ import (
 
 	"github.com/chorusml/chorus/sinks/filesink"
 	"github.com/chorusml/chorus/sources"
-	"github.com/chorusml/chorus/sources/memsource"
 	"github.com/chorusml/chorus/worker"
 	"github.com/chorusml/chorus/worker/app"
 	"github.com/chorusml/chorus/worker/config"
@@ -109,13 +107,17 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		return nil, err
 	}
 
-	// The feedback, published to an in-memory topic.
-	topic := memsource.NewTopic(memsource.TopicOptions{MaxDeliveries: cfg.Worker.MaxDeliveryAttempts})
-	published, err := publish(ctx, o.Data, topic)
+	// The feedback, published to Pub/Sub (pstest, in-process).
+	br, err := startBroker(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("demo pub/sub: %w", err)
+	}
+	defer br.close()
+	published, err := br.publish(o.Data)
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(o.Out, "Chorus demo: %d messages of customer feedback, %d reference models (trained in %s), served on http://%s\n",
+	fmt.Fprintf(o.Out, "Chorus demo: %d messages of customer feedback on Pub/Sub (pstest, in-process), %d reference models (trained in %s) on http://%s\n",
 		published, len(models), trained.Round(time.Millisecond), ln.Addr())
 
 	clients, err := app.Clients(cfg, nil)
@@ -127,10 +129,13 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	src := memsource.NewSource(topic, sources.FlowControl{
+	src, err := br.source(ctx, sources.FlowControl{
 		MaxOutstandingMessages: cfg.Worker.MaxOutstandingMessages,
 		MaxOutstandingBytes:    cfg.Worker.MaxOutstandingBytes,
 	})
+	if err != nil {
+		return nil, err
+	}
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg)
 	w, err := worker.New(worker.Options{Config: cfg, Source: src, Sink: sink, Clients: clients, Logger: log, Metrics: m})
@@ -143,7 +148,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	runErr := make(chan error, 1)
 	begin := time.Now()
 	go func() { runErr <- w.Run(runCtx) }()
-	interrupted := !waitSettled(ctx, topic, published, o, begin)
+	interrupted := !waitSettled(ctx, br, published, o, begin)
 	elapsed := time.Since(begin)
 	stop()
 	if err := <-runErr; err != nil {
@@ -157,7 +162,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	dead := topic.DeadLetters()
+	dead := br.deadLetters()
 	if err := writeDeadLetters(filepath.Join(o.OutDir, DeadLettersFile), dead); err != nil {
 		return nil, err
 	}
@@ -173,41 +178,14 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	return sum, nil
 }
 
-// publish puts every line of the demo feedback on topic as one message.
-func publish(ctx context.Context, data fs.FS, topic *memsource.Topic) (int, error) {
-	f, err := data.Open(FeedbackPath)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	var msgs []memsource.Message
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	for sc.Scan() {
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 {
-			continue
-		}
-		msgs = append(msgs, memsource.Message{
-			Body:       bytes.Clone(line),
-			Attributes: map[string]string{"run_id": RunID},
-		})
-	}
-	if err := sc.Err(); err != nil {
-		return 0, err
-	}
-	return len(msgs), topic.Publish(ctx, msgs...)
-}
-
 // waitSettled shows progress until every message is acked; false if ctx
 // ended first.
-func waitSettled(ctx context.Context, topic *memsource.Topic, total int, o Options, begin time.Time) bool {
+func waitSettled(ctx context.Context, br *broker, total int, o Options, begin time.Time) bool {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	lastLine := time.Now()
 	for {
-		s := topic.Stats()
-		done := total - (s.Ready + s.Delayed + s.Outstanding)
+		done := br.progress()
 		if o.Terminal {
 			fmt.Fprintf(o.Out, "\r  %s %d/%d messages  %s", bar(done, total, 30), done, total, time.Since(begin).Round(100*time.Millisecond))
 		} else if time.Since(lastLine) >= time.Second || done == total {
@@ -257,7 +235,7 @@ type deadLetterRecord struct {
 	Attributes map[string]string `json:"attributes"`
 }
 
-func writeDeadLetters(path string, dead []memsource.DeadLettered) error {
+func writeDeadLetters(path string, dead []deadLettered) error {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	for _, d := range dead {

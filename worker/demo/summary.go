@@ -12,7 +12,6 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/chorusml/chorus/sources"
-	"github.com/chorusml/chorus/sources/memsource"
 	"github.com/chorusml/chorus/worker/config"
 	"github.com/chorusml/chorus/worker/job"
 )
@@ -49,7 +48,7 @@ type TenantStats struct {
 	Tags      map[string]int `json:"tags"`
 }
 
-func summarize(g prometheus.Gatherer, cfg *config.Config, results []job.Result, dead []memsource.DeadLettered, messages int, elapsed time.Duration) (*Summary, error) {
+func summarize(g prometheus.Gatherer, cfg *config.Config, results []job.Result, dead []deadLettered, messages int, elapsed time.Duration) (*Summary, error) {
 	mfs, err := g.Gather()
 	if err != nil {
 		return nil, err
