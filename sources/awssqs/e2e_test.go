@@ -21,12 +21,12 @@ import (
 	"github.com/chorusml/chorus/sources/awssqs/sqstest"
 	"github.com/chorusml/chorus/worker"
 	"github.com/chorusml/chorus/worker/config"
-	"github.com/chorusml/chorus/worker/endpoint"
+	"github.com/chorusml/chorus/worker/endpoint/instant"
 	"github.com/chorusml/chorus/worker/job"
 )
 
 // e2eModels is the demo's models and pipelines; the endpoints answer
-// in-process (instantFactory), so the run measures the source and moto.
+// in-process (instant.Factory), so the run measures the source and moto.
 const e2eModels = `
 models:
   - {name: sentiment-vader, protocol: vertex, url: "http://127.0.0.1:1", labels: [negative, neutral, positive]}
@@ -49,25 +49,6 @@ tenants:
   - {name: globex, pipeline: default}
   - {name: initech, pipeline: default}
 `
-
-// instantClient answers at once with fixed scores (as worker/bench's).
-type instantClient struct{ row []float64 }
-
-func (c instantClient) Predict(_ context.Context, texts []string) (*endpoint.Result, error) {
-	rows := make([][]float64, len(texts))
-	for i := range rows {
-		rows[i] = c.row
-	}
-	return &endpoint.Result{Scores: rows, Version: "instant"}, nil
-}
-
-func instantFactory(m config.Model) (endpoint.Client, error) {
-	row := make([]float64, len(m.Labels))
-	for i := range row {
-		row[i] = float64(i+1) / float64(len(row)+1)
-	}
-	return instantClient{row: row}, nil
-}
 
 var e2eTexts = []string{
 	"The app is slow since the update and support never answered.",
@@ -184,7 +165,7 @@ sink: {type: file, file: {path: %q}}
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := worker.New(worker.Options{Config: cfg, Source: src, Sink: sink, Clients: instantFactory, Logger: zerolog.Nop()})
+	w, err := worker.New(worker.Options{Config: cfg, Source: src, Sink: sink, Clients: instant.Factory, Logger: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,7 +22,7 @@ import (
 	"github.com/chorusml/chorus/sources/gcppubsub/pubsubtest"
 	"github.com/chorusml/chorus/worker"
 	"github.com/chorusml/chorus/worker/config"
-	"github.com/chorusml/chorus/worker/endpoint"
+	"github.com/chorusml/chorus/worker/endpoint/instant"
 	"github.com/chorusml/chorus/worker/job"
 	"github.com/chorusml/chorus/worker/testenv"
 )
@@ -31,7 +31,7 @@ import (
 const e2eJobs = 20_000
 
 // e2eConfig is a worker with the demo's models and pipelines; the model
-// endpoints answer in-process (instantFactory), so the run measures the
+// endpoints answer in-process (instant.Factory), so the run measures the
 // source, Pub/Sub and the worker. PROJECT, SUB, DLQ, STREAMS and OUT are
 // filled in.
 const e2eConfig = `
@@ -61,26 +61,6 @@ tenants:
   - {name: globex, pipeline: default}
   - {name: initech, pipeline: default}
 `
-
-// instantClient answers at once with fixed scores, like worker/bench's: a
-// test-only fake endpoint.
-type instantClient struct{ row []float64 }
-
-func (c instantClient) Predict(_ context.Context, texts []string) (*endpoint.Result, error) {
-	rows := make([][]float64, len(texts))
-	for i := range rows {
-		rows[i] = c.row // read-only downstream
-	}
-	return &endpoint.Result{Scores: rows, Version: "instant"}, nil
-}
-
-func instantFactory(m config.Model) (endpoint.Client, error) {
-	row := make([]float64, len(m.Labels))
-	for i := range row {
-		row[i] = float64(i+1) / float64(len(row)+1)
-	}
-	return instantClient{row: row}, nil
-}
 
 var e2eTexts = []string{
 	"The app is slow since the update and support never answered.",
@@ -233,7 +213,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	counted := &deliveryCounter{Source: src, n: map[string]int{}}
 	rows := &rowCounter{Sink: fsink, keys: map[job.Key]bool{}}
-	w, err := worker.New(worker.Options{Config: cfg, Source: counted, Sink: rows, Clients: instantFactory, Logger: zerolog.Nop()})
+	w, err := worker.New(worker.Options{Config: cfg, Source: counted, Sink: rows, Clients: instant.Factory, Logger: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}
