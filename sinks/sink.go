@@ -7,8 +7,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 
+	"github.com/chorusml/chorus/worker/errkind"
 	"github.com/chorusml/chorus/worker/job"
 )
 
@@ -60,3 +62,34 @@ func AsRowErrors(err error) (RowErrors, bool) {
 	}
 	return nil, false
 }
+
+// ReasonInvalidRow is the errkind reason of a row a sink refuses in itself.
+const ReasonInvalidRow = "invalid_row"
+
+// CheckRow is the rule every sink applies to a row before writing it: the
+// key is complete and every score is a finite number. It returns an
+// InvalidInput error with reason ReasonInvalidRow. A sink may refuse more
+// (its table's own constraints), never less.
+func CheckRow(r *job.Result) error {
+	bad := func(format string, args ...any) error {
+		return errkind.Errorf(errkind.InvalidInput, ReasonInvalidRow, format, args...)
+	}
+	switch {
+	case r.Tenant == "":
+		return bad("empty tenant")
+	case r.ResponseID == "":
+		return bad("empty response_id")
+	case r.PipelineVersion == "":
+		return bad("empty pipeline_version")
+	case !finite(r.SentimentScore):
+		return bad("sentiment_score is %v", r.SentimentScore)
+	}
+	for _, tg := range r.Tags {
+		if !finite(tg.Score) {
+			return bad("tag %q score is %v", tg.Tag, tg.Score)
+		}
+	}
+	return nil
+}
+
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }

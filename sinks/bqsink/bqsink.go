@@ -88,7 +88,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"slices"
 	"sync"
 	"time"
@@ -247,7 +246,7 @@ func (s *Sink) Write(ctx context.Context, rows []job.Result) error {
 	var rowErrs sinks.RowErrors
 	valid := make([]int, 0, len(rows))
 	for i := range rows {
-		if err := validate(&rows[i]); err != nil {
+		if err := sinks.CheckRow(&rows[i]); err != nil {
 			rowErrs = append(rowErrs, sinks.RowError{Index: i, Err: err})
 			continue
 		}
@@ -264,33 +263,6 @@ func (s *Sink) Write(ctx context.Context, rows []job.Result) error {
 	slices.SortFunc(rowErrs, func(a, b sinks.RowError) int { return a.Index - b.Index })
 	return rowErrs
 }
-
-// validate is the driver's own notion of a bad row, the same as the other
-// sinks': what BigQuery would accept but no consumer of the table should
-// see.
-func validate(r *job.Result) error {
-	bad := func(format string, args ...any) error {
-		return errkind.Errorf(errkind.InvalidInput, ReasonInvalidRow, format, args...)
-	}
-	switch {
-	case r.Tenant == "":
-		return bad("empty tenant")
-	case r.ResponseID == "":
-		return bad("empty response_id")
-	case r.PipelineVersion == "":
-		return bad("empty pipeline_version")
-	case !finite(r.SentimentScore):
-		return bad("sentiment_score is %v", r.SentimentScore)
-	}
-	for _, tg := range r.Tags {
-		if !finite(tg.Score) {
-			return bad("tag %q score is %v", tg.Tag, tg.Score)
-		}
-	}
-	return nil
-}
-
-func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
 
 // rounds splits the valid row indexes into groups with distinct keys, in
 // batch order: the n-th occurrence of a key goes in round n. Almost every

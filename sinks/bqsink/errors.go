@@ -1,6 +1,8 @@
 package bqsink
 
 import (
+	"github.com/chorusml/chorus/sinks"
+
 	"context"
 	"errors"
 	"fmt"
@@ -22,7 +24,7 @@ import (
 const (
 	// ReasonInvalidRow: a row failed the driver's own checks (empty key
 	// field, non-finite score) and was never sent.
-	ReasonInvalidRow = "invalid_row"
+	ReasonInvalidRow = sinks.ReasonInvalidRow
 	// ReasonRowRejected: BigQuery rejected the row (AppendRowsResponse
 	// row_errors).
 	ReasonRowRejected = "row_rejected"

@@ -23,7 +23,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math"
 	"os"
 	"path/filepath"
 	"sync"
@@ -35,7 +34,7 @@ import (
 )
 
 // ReasonInvalidRow is the errkind reason of a row Write rejects.
-const ReasonInvalidRow = "invalid_row"
+const ReasonInvalidRow = sinks.ReasonInvalidRow
 
 // Options configures a Sink. The zero value is a usable default.
 type Options struct {
@@ -160,7 +159,7 @@ func (s *Sink) Write(ctx context.Context, rows []job.Result) error {
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	for i := range rows {
-		if err := validate(&rows[i]); err != nil {
+		if err := sinks.CheckRow(&rows[i]); err != nil {
 			rowErrs = append(rowErrs, sinks.RowError{Index: i, Err: err})
 			continue
 		}
@@ -198,32 +197,6 @@ func rowErrsOrNil(re sinks.RowErrors) error {
 	}
 	return re
 }
-
-// validate is the file sink's notion of a bad row: what any real table's
-// constraints would also refuse.
-func validate(r *job.Result) error {
-	bad := func(format string, args ...any) error {
-		return errkind.Errorf(errkind.InvalidInput, ReasonInvalidRow, format, args...)
-	}
-	switch {
-	case r.Tenant == "":
-		return bad("empty tenant")
-	case r.ResponseID == "":
-		return bad("empty response_id")
-	case r.PipelineVersion == "":
-		return bad("empty pipeline_version")
-	case !finite(r.SentimentScore):
-		return bad("sentiment_score is %v", r.SentimentScore)
-	}
-	for _, tg := range r.Tags {
-		if !finite(tg.Score) {
-			return bad("tag %q score is %v", tg.Tag, tg.Score)
-		}
-	}
-	return nil
-}
-
-func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
 
 // writer appends every waiting commit with one write and one fsync.
 func (s *Sink) writer() {

@@ -5,8 +5,6 @@ package memsink
 
 import (
 	"context"
-	"fmt"
-	"math"
 	"sort"
 	"sync"
 
@@ -51,7 +49,7 @@ func (s *Sink) Write(ctx context.Context, rows []job.Result) error {
 	var bad sinks.RowErrors
 	s.mu.Lock()
 	for i := range rows {
-		if err := check(&rows[i]); err != nil {
+		if err := sinks.CheckRow(&rows[i]); err != nil {
 			bad = append(bad, sinks.RowError{Index: i, Err: err})
 			continue
 		}
@@ -61,16 +59,6 @@ func (s *Sink) Write(ctx context.Context, rows []job.Result) error {
 	s.mu.Unlock()
 	if len(bad) > 0 {
 		return bad
-	}
-	return nil
-}
-
-func check(r *job.Result) error {
-	switch {
-	case r.Tenant == "" || r.ResponseID == "" || r.PipelineVersion == "":
-		return errkind.New(errkind.InvalidInput, "missing_key", fmt.Errorf("tenant, response_id and pipeline_version are required"))
-	case math.IsNaN(r.SentimentScore) || math.IsInf(r.SentimentScore, 0):
-		return errkind.New(errkind.InvalidInput, "bad_score", fmt.Errorf("sentiment_score is %v", r.SentimentScore))
 	}
 	return nil
 }

@@ -1,6 +1,8 @@
 package pgsink
 
 import (
+	"github.com/chorusml/chorus/sinks"
+
 	"context"
 	"errors"
 	"fmt"
@@ -17,7 +19,7 @@ import (
 const (
 	// ReasonInvalidRow: Write rejected the row before sending it (a check
 	// the table's constraints also make, or a value Postgres cannot store).
-	ReasonInvalidRow = "invalid_row"
+	ReasonInvalidRow = sinks.ReasonInvalidRow
 	// ReasonConstraint: the server rejected the row (SQLSTATE class 23).
 	ReasonConstraint = "constraint_violation"
 	// ReasonDataException: the server rejected a value (SQLSTATE class 22).
