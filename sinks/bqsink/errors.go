@@ -1,8 +1,6 @@
 package bqsink
 
 import (
-	"github.com/chorusml/chorus/sinks"
-
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/chorusml/chorus/sinks"
 	"github.com/chorusml/chorus/worker/errkind"
 )
 

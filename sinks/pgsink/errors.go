@@ -1,8 +1,6 @@
 package pgsink
 
 import (
-	"github.com/chorusml/chorus/sinks"
-
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/chorusml/chorus/sinks"
 	"github.com/chorusml/chorus/worker/errkind"
 )
 
