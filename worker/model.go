@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,6 +23,7 @@ type modelRunner struct {
 	cfg *config.Model
 
 	once    sync.Once
+	started atomic.Bool // set once start has filled the fields below
 	initErr error
 	client  endpoint.Client
 	b       *batcher.Batcher[item]
@@ -30,6 +32,7 @@ type modelRunner struct {
 
 	latency, size, fill prometheus.Observer
 	items, failures     prometheus.Counter
+	up                  prometheus.Gauge
 }
 
 // item is one job's instance for one model.
@@ -44,6 +47,7 @@ func (r *modelRunner) start() {
 	if err != nil {
 		r.initErr = errkind.New(errkind.Permanent, "endpoint_config", fmt.Errorf("model %s: %w", m.Name, err))
 		r.w.log.Error().Err(err).Str("model", m.Name).Msg("cannot create endpoint client")
+		r.started.Store(true)
 		return
 	}
 	r.client = client
@@ -55,10 +59,13 @@ func (r *modelRunner) start() {
 	r.fill = wm.BatchFill.WithLabelValues(m.Name)
 	r.items = wm.EndpointItems.WithLabelValues(m.Name)
 	r.failures = wm.ModelsFailed.WithLabelValues(m.Name)
+	r.up = wm.EndpointUp.WithLabelValues(m.Name)
+	r.up.Set(1)
 	r.b = batcher.New(r.w.workCtx, batcher.Policy{
 		MaxItems: m.Batch.MaxItems, MaxBytes: m.Batch.MaxBytes, Linger: m.Batch.Linger,
 		MaxInFlight: m.MaxInFlight, MaxWaiting: m.Batch.MaxWaiting,
 	}, func(it item) int { return len(it.js.job.Text) }, r.send)
+	r.started.Store(true)
 	r.w.log.Info().Str("model", m.Name).Str("protocol", m.Protocol).Msg("model endpoint first used")
 }
 
@@ -90,11 +97,14 @@ func (r *modelRunner) send(ctx context.Context, batch []item) {
 
 func (r *modelRunner) predict(ctx context.Context, batch []item, texts []string) {
 	var res *endpoint.Result
+	var spent time.Duration // endpoint time over every attempt
 	err := retry.Do(ctx, r.policy, r.breaker, func(ctx context.Context) error {
 		start := time.Now()
 		var err error
 		res, err = r.client.Predict(ctx, texts)
-		r.latency.Observe(time.Since(start).Seconds())
+		d := time.Since(start)
+		spent += d
+		r.latency.Observe(d.Seconds())
 		if err == nil && len(res.Scores) != len(texts) {
 			err = errkind.Errorf(errkind.Retryable, "bad_response", "model %s: %d predictions for %d instances", r.cfg.Name, len(res.Scores), len(texts))
 		}
@@ -103,6 +113,12 @@ func (r *modelRunner) predict(ctx context.Context, batch []item, texts []string)
 		}
 		return err
 	}, nil)
+	r.chargeTenants(batch, spent)
+	if r.breaker.Open() {
+		r.up.Set(0)
+	} else {
+		r.up.Set(1)
+	}
 	if err != nil && errkind.ReasonOf(err) == "batch_too_large" && len(batch) > 1 {
 		// The endpoint takes smaller batches than configured: learn it and
 		// split this one rather than fail its jobs.
@@ -125,4 +141,45 @@ func (r *modelRunner) predict(ctx context.Context, batch []item, texts []string)
 	for i, it := range batch {
 		it.js.deliver(it.slot, res.Scores[i], res.Version, nil)
 	}
+}
+
+// chargeTenants splits a batch's endpoint time between its tenants by item
+// count. Batches from a shared model mix tenants; the split is what makes
+// "GPU seconds per tenant" add up to the endpoint's real busy time.
+func (r *modelRunner) chargeTenants(batch []item, spent time.Duration) {
+	if spent <= 0 || len(batch) == 0 {
+		return
+	}
+	per := spent.Seconds() / float64(len(batch))
+	// Batches hold few tenants, usually runs of one: a linear scan of the
+	// tenants seen so far beats a map here.
+	type share struct {
+		tenant string
+		n      int
+	}
+	var buf [8]share
+	shares := buf[:0]
+outer:
+	for _, it := range batch {
+		t := it.js.job.Tenant
+		for i := range shares {
+			if shares[i].tenant == t {
+				shares[i].n++
+				continue outer
+			}
+		}
+		shares = append(shares, share{t, 1})
+	}
+	for _, s := range shares {
+		r.w.m.EndpointSeconds.WithLabelValues(r.cfg.Name, s.tenant).Add(per * float64(s.n))
+	}
+}
+
+// healthy reports whether the model can take calls: a model not yet used
+// counts as healthy, since nothing says otherwise.
+func (r *modelRunner) healthy() bool {
+	if !r.started.Load() {
+		return true
+	}
+	return r.initErr == nil && !r.breaker.Open()
 }

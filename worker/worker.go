@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -67,14 +68,19 @@ type Worker struct {
 	combiners []*ensemble.Combiner // by pipeline index
 	limits    job.Limits
 	runners   []*modelRunner // by model index; started lazily
-	tenants   *tenantCounters
+	// shared[p] are the model indexes of pipeline p that serve every
+	// tenant: readiness judges these, since one tenant's custom model being
+	// down stops only that tenant.
+	shared  [][]int
+	tenants *tenantCounters
 
 	workCtx  context.Context
 	sinkB    *batcher.Batcher[*jobState]
 	ackB     *batcher.Batcher[*msgState]
 	inflight sync.WaitGroup
 	ready    atomic.Bool
-	sinkDown atomic.Bool // a write is being held until the sink recovers
+	sinkDown atomic.Bool           // a write is being held until the sink recovers
+	recvErr  atomic.Pointer[error] // the last receive failure, nil once one succeeds
 }
 
 // New checks the wiring and builds routes and ensembles. It starts nothing.
@@ -110,8 +116,18 @@ func New(o Options) (*Worker, error) {
 		w.combiners = append(w.combiners, c)
 	}
 	w.runners = make([]*modelRunner, len(cfg.Models))
+	byName := make(map[string]int, len(cfg.Models))
 	for i := range cfg.Models {
 		w.runners[i] = &modelRunner{w: w, cfg: &cfg.Models[i]}
+		byName[cfg.Models[i].Name] = i
+	}
+	w.shared = make([][]int, len(cfg.Pipelines))
+	for pi, p := range cfg.Pipelines {
+		for _, ref := range slices.Concat(p.Sentiment.Models, p.Topics.Models) {
+			if mi, ok := byName[ref.Model]; ok && len(cfg.Models[mi].Tenants) == 0 && !slices.Contains(w.shared[pi], mi) {
+				w.shared[pi] = append(w.shared[pi], mi)
+			}
+		}
 	}
 	w.tenants = newTenantCounters(cfg, w.m)
 	return w, nil
@@ -122,6 +138,39 @@ func (w *Worker) Ready() bool { return w.ready.Load() }
 
 // SinkDown reports whether writes are failing and held for retry.
 func (w *Worker) SinkDown() bool { return w.sinkDown.Load() }
+
+// Health is the worker's readiness: nil when it pulls, the source answers,
+// the sink takes writes and every pipeline has at least its quorum of models
+// whose breakers are closed. The error says which of these fails.
+func (w *Worker) Health() error {
+	if !w.ready.Load() {
+		return errors.New("worker not pulling")
+	}
+	if e := w.recvErr.Load(); e != nil {
+		return fmt.Errorf("source: %w", *e)
+	}
+	if w.sinkDown.Load() {
+		return errors.New("sink: writes failing, held for retry")
+	}
+	for pi := range w.cfg.Pipelines {
+		p := &w.cfg.Pipelines[pi]
+		var down []string
+		total := len(w.shared[pi])
+		for _, mi := range w.shared[pi] {
+			if !w.runners[mi].healthy() {
+				down = append(down, w.cfg.Models[mi].Name)
+			}
+		}
+		need := p.Quorum
+		if need <= 0 || need > total {
+			need = total
+		}
+		if total-len(down) < need {
+			return fmt.Errorf("pipeline %s: %d of %d models healthy, quorum %d (breaker open: %v)", p.Name, total-len(down), total, need, down)
+		}
+	}
+	return nil
+}
 
 // Run pulls and scores until ctx ends, then drains: it stops pulling,
 // finishes in-flight work within the drain timeout, flushes the sink and
@@ -215,6 +264,7 @@ func (w *Worker) pull(ctx context.Context) error {
 				return fmt.Errorf("receive: %w", err)
 			}
 			failures++
+			w.recvErr.Store(&err)
 			d := min(wait.Initial<<min(failures, 10), wait.Max)
 			w.log.Warn().Err(err).Dur("backoff", d).Msg("receive failed")
 			select {
@@ -223,7 +273,10 @@ func (w *Worker) pull(ctx context.Context) error {
 			}
 			continue
 		}
-		failures = 0
+		if failures > 0 {
+			failures = 0
+			w.recvErr.Store(nil)
+		}
 		for _, m := range msgs {
 			w.handle(m)
 		}
@@ -240,7 +293,13 @@ func (w *Worker) handle(m *sources.Message) {
 	if m.DeliveryAttempt > 0 {
 		w.m.DeliveryAttempts.Observe(float64(m.DeliveryAttempt))
 	}
-	ms := &msgState{w: w, msg: m, received: time.Now()}
+	now := time.Now()
+	if !m.PublishTime.IsZero() {
+		age := max(now.Sub(m.PublishTime), 0).Seconds()
+		w.m.MessageAge.Observe(age)
+		w.m.BacklogAge.Set(age)
+	}
+	ms := &msgState{w: w, msg: m, received: now}
 	entries, err := job.Decode(m.Body, m.Attributes, w.limits)
 	if err != nil {
 		ms.pending.Store(1)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
 
 	"github.com/chorusml/chorus"
@@ -25,6 +26,7 @@ import (
 	"github.com/chorusml/chorus/worker/endpoint"
 	"github.com/chorusml/chorus/worker/errkind"
 	"github.com/chorusml/chorus/worker/job"
+	"github.com/chorusml/chorus/worker/metrics"
 	"github.com/chorusml/chorus/worker/modelserver"
 	"github.com/chorusml/chorus/worker/refmodel"
 )
@@ -43,6 +45,7 @@ type harness struct {
 	runErr  chan error
 	cancel  context.CancelFunc
 	logs    *syncBuffer
+	m       *metrics.Metrics
 }
 
 type harnessOpts struct {
@@ -95,7 +98,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, srv: modelserver.New(models, o.server), runErr: make(chan error, 1), logs: &syncBuffer{}}
+	h := &harness{t: t, srv: modelserver.New(models, o.server), runErr: make(chan error, 1), logs: &syncBuffer{}, m: metrics.New(nil)}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -136,7 +139,8 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 			n.(*atomic.Int32).Add(1)
 			return factory(m)
 		},
-		Logger: zerolog.New(h.logs),
+		Logger:  zerolog.New(h.logs),
+		Metrics: h.m,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -298,6 +302,26 @@ func TestEndToEnd(t *testing.T) {
 	if st := h.topic.Stats(); st.Acked != int64(len(bodies)+len(bad)) {
 		t.Fatalf("acked %d, want %d", st.Acked, len(bodies)+len(bad))
 	}
+
+	// Endpoint time is charged to the tenants whose jobs were in the batch:
+	// every tenant on the shared models, only acme on acme's model.
+	for _, tenant := range tenants {
+		if got := testutil.ToFloat64(h.m.EndpointSeconds.WithLabelValues("topics", tenant)); got <= 0 {
+			t.Errorf("topics endpoint seconds for %s = %v, want > 0", tenant, got)
+		}
+	}
+	if got := testutil.CollectAndCount(h.m.EndpointSeconds, "chorus_endpoint_seconds_total"); got != 3*3+1 {
+		t.Errorf("%d endpoint-seconds series, want 10 (3 shared models × 3 tenants + acme-topics × acme)", got)
+	}
+	if got := testutil.ToFloat64(h.m.EndpointUp.WithLabelValues("acme-topics")); got != 1 {
+		t.Errorf("chorus_endpoint_up{acme-topics} = %v, want 1", got)
+	}
+	if n := testutil.CollectAndCount(h.m.MessageAge); n != 1 {
+		t.Errorf("message age histogram has %d series", n)
+	}
+	if age := testutil.ToFloat64(h.m.BacklogAge); age <= 0 || age > 60 {
+		t.Errorf("backlog age %v s, want the few seconds since publishing", age)
+	}
 }
 
 func TestDeadModelDoesNotStallTheRest(t *testing.T) {
@@ -333,6 +357,59 @@ func TestDeadModelDoesNotStallTheRest(t *testing.T) {
 	if st := h.srv.Stats("sentiment-vader"); st.Requests > 10 {
 		t.Fatalf("dead endpoint got %d requests; the breaker should have opened", st.Requests)
 	}
+	if got := testutil.ToFloat64(h.m.EndpointUp.WithLabelValues("sentiment-vader")); got != 0 {
+		t.Errorf("chorus_endpoint_up{sentiment-vader} = %v, want 0 with its breaker open", got)
+	}
+	// Two of three models still meet the quorum of 2: the worker stays ready.
+	if err := h.w.Health(); err != nil {
+		t.Errorf("Health with one model down and quorum held: %v", err)
+	}
+}
+
+// Readiness follows the quorum: with two of the three shared models down
+// (quorum 2) the worker says which pipeline and models, and it is ready
+// again once a breaker's trial call succeeds.
+func TestHealthFollowsQuorum(t *testing.T) {
+	h := newHarness(t, harnessOpts{edit: func(cfg *config.Config) {
+		for i := range cfg.Models {
+			cfg.Models[i].Breaker.Failures = 2
+			cfg.Models[i].Breaker.Cooldown = 50 * time.Millisecond
+		}
+	}})
+	if err := h.w.Health(); err == nil || !strings.Contains(err.Error(), "not pulling") {
+		t.Fatalf("Health before Run = %v, want not pulling", err)
+	}
+	for _, m := range []string{"sentiment-vader", "sentiment-nb"} {
+		if err := h.srv.SetFault(m, modelserver.Fault{Status: 503}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.start()
+	waitFor := func(what string, ok func(error) bool) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for i := 0; ; i++ {
+			err := h.w.Health()
+			if ok(err) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: Health = %v", what, err)
+			}
+			h.publish(jobJSON("globex", fmt.Sprintf("g-%d-%d", time.Now().UnixNano(), i), texts[i%len(texts)]))
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitFor("two models down", func(err error) bool {
+		return err != nil && strings.Contains(err.Error(), "quorum 2") &&
+			strings.Contains(err.Error(), "sentiment-vader") && strings.Contains(err.Error(), "sentiment-nb")
+	})
+	for _, m := range []string{"sentiment-vader", "sentiment-nb"} {
+		if err := h.srv.SetFault(m, modelserver.Fault{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor("models back", func(err error) bool { return err == nil })
 }
 
 func TestBelowQuorumRetriesThenDeadLetters(t *testing.T) {
@@ -576,6 +653,9 @@ func TestSinkOutagePausesIntake(t *testing.T) {
 	}
 	if !h.w.SinkDown() {
 		t.Fatal("worker does not report the sink down")
+	}
+	if err := h.w.Health(); err == nil || !strings.Contains(err.Error(), "sink") {
+		t.Fatalf("Health while the sink is down = %v, want a sink error", err)
 	}
 	fs.down.Store(false)
 	h.waitSettled(20 * time.Second)

@@ -17,6 +17,7 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := newFlags("run", stderr)
 	path := fs.String("config", "", "config file (YAML)")
 	metricsAddr := fs.String("metrics-addr", "", "serve /metrics, /healthz and /readyz here (overrides metrics.addr)")
+	pprof := fs.Bool("pprof", false, "also serve net/http/pprof under /debug/pprof/ on the metrics listener")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -44,7 +45,7 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 				return (*r)()
 			}
 			return errors.New("starting")
-		}))
+		}, ops.HandlerOptions{Pprof: *pprof}))
 		if err != nil {
 			return err
 		}

@@ -144,12 +144,7 @@ func Run(ctx context.Context, cfg *config.Config, o RunOptions) error {
 		return err
 	}
 	if o.Ready != nil {
-		o.Ready(func() error {
-			if !w.Ready() {
-				return errors.New("worker not pulling")
-			}
-			return nil
-		})
+		o.Ready(w.Health)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

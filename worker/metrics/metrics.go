@@ -34,6 +34,18 @@ type Metrics struct {
 	SinkRows         *prometheus.CounterVec   // outcome: written, rejected, failed
 	SinkLatency      prometheus.Histogram
 	JobLatency       prometheus.Histogram // receive → committed
+
+	// EndpointSeconds is endpoint time split between the tenants of each
+	// batch by their share of its items: what each tenant costs in GPU
+	// time, the figure chargeback and capacity planning need.
+	EndpointSeconds *prometheus.CounterVec // model, tenant
+	// EndpointUp is 1 while the model's circuit breaker is closed.
+	EndpointUp *prometheus.GaugeVec // model
+	// MessageAge is publish → receive, where the source reports the
+	// publish time; BacklogAge is the latest such age, how far behind the
+	// broker's head this worker reads.
+	MessageAge prometheus.Histogram
+	BacklogAge prometheus.Gauge
 }
 
 // New creates the collectors and registers them on reg (nil: not registered).
@@ -82,12 +94,23 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "chorus_sink_write_duration_seconds", Help: "Sink write latency per batch.", Buckets: latency}),
 		JobLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "chorus_job_latency_seconds", Help: "End-to-end job latency, receive to sink commit.", Buckets: latency}),
+		EndpointSeconds: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chorus_endpoint_seconds_total", Help: "Endpoint request time attributed to each tenant by its share of the batch's items."},
+			[]string{"model", "tenant"}),
+		EndpointUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "chorus_endpoint_up", Help: "1 while the model endpoint's circuit breaker is closed, 0 while open."},
+			[]string{"model"}),
+		MessageAge: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "chorus_message_age_seconds", Help: "Time from publish to receive, where the source reports the publish time.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 4, 12)}), // 10ms … ~12h
+		BacklogAge: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "chorus_backlog_age_seconds", Help: "Publish age of the latest message received: how far behind the head of the queue the worker reads."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.MessagesReceived, m.MessagesAcked, m.MessagesNacked, m.DeliveryAttempts,
 			m.Jobs, m.DeadLetters, m.InFlightMessages, m.InFlightJobs, m.BatchSize, m.BatchFill,
 			m.EndpointLatency, m.EndpointErrors, m.EndpointItems, m.ModelsFailed, m.SinkRows,
-			m.SinkLatency, m.JobLatency)
+			m.SinkLatency, m.JobLatency, m.EndpointSeconds, m.EndpointUp, m.MessageAge, m.BacklogAge)
 	}
 	return m
 }

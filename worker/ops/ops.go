@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"strings"
 	"time"
@@ -56,10 +57,27 @@ func NewRegistry() *prometheus.Registry {
 	return reg
 }
 
+// HandlerOptions are the listener's optional parts.
+type HandlerOptions struct {
+	// Pprof serves net/http/pprof under /debug/pprof/. Off by default: the
+	// profiles expose internals and a CPU profile costs CPU, so operators
+	// turn it on for an investigation, on a listener they do not publish.
+	Pprof bool
+}
+
 // Handler serves /metrics, /healthz (the process is alive) and /readyz
-// (ready returns nil when the worker can take work).
-func Handler(g prometheus.Gatherer, ready func() error) http.Handler {
+// (ready returns nil when the worker can take work, or says why not).
+func Handler(g prometheus.Gatherer, ready func() error, o HandlerOptions) http.Handler {
 	mux := http.NewServeMux()
+	if o.Pprof {
+		// Registered by hand: importing net/http/pprof for its side effect
+		// would put it on http.DefaultServeMux for the whole process.
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -58,7 +59,7 @@ func TestHandler(t *testing.T) {
 			return errors.New("source not connected")
 		}
 		return nil
-	}))
+	}, HandlerOptions{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,8 +85,30 @@ func TestHandler(t *testing.T) {
 	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, "chorus_test_total 1") {
 		t.Errorf("/metrics = %d, missing counter", code)
 	}
+	if code, _ := get("/debug/pprof/"); code != 404 {
+		t.Errorf("/debug/pprof/ without Pprof = %d, want 404", code)
+	}
 	cancel()
 	if err := <-errc; err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestHandlerPprof(t *testing.T) {
+	h := Handler(NewRegistry(), func() error { return nil }, HandlerOptions{Pprof: true})
+	for _, tc := range []struct {
+		path string
+		want int
+	}{
+		{"/debug/pprof/", 200},
+		{"/debug/pprof/goroutine?debug=1", 200},
+		{"/debug/pprof/cmdline", 200},
+		{"/healthz", 200},
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", tc.path, nil))
+		if rec.Code != tc.want {
+			t.Errorf("GET %s = %d, want %d", tc.path, rec.Code, tc.want)
+		}
 	}
 }
