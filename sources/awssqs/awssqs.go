@@ -539,36 +539,52 @@ func (s *Source) Ack(ctx context.Context, msgs []*sources.Message) error {
 		s.mu.Unlock()
 		return foreignErr("ack", foreign)
 	}
-	entries := make([]entry, len(ds))
-	for i, d := range ds {
-		entries[i] = entry{d: d, receipt: d.receipt}
-	}
 	s.ops.Add(1)
-	s.mu.Unlock()
 	defer s.ops.Done()
-
-	results, callErr := s.deleteEntries(ctx, entries)
-
-	now := time.Now()
-	var failed []entryError
-	s.mu.Lock()
-	for i, d := range ds {
-		d.settling = false
-		r := results[i]
-		switch {
-		case r.ok:
-			s.finishLocked(d, now, true)
-			s.stats.Acked++
-		case r.gone:
-			s.finishLocked(d, now, true)
-			s.stats.HandleInvalid++
-		case r.failed != nil:
-			failed = append(failed, *r.failed)
+	var (
+		errs   []error
+		failed []entryError
+		total  = len(ds)
+	)
+	// A message received again while its delete is in flight has a new
+	// receipt handle, and SQS may keep a message whose delete named an
+	// older one: those deletes are sent again with the newest handle. Each
+	// round can only follow a redelivery, so a few rounds are plenty.
+	for round := 0; len(ds) > 0; round++ {
+		entries := make([]entry, len(ds))
+		for i, d := range ds {
+			entries[i] = entry{d: d, receipt: d.receipt}
 		}
+		s.mu.Unlock()
+		results, callErr := s.deleteEntries(ctx, entries)
+		errs = append(errs, callErr)
+
+		now := time.Now()
+		s.mu.Lock()
+		var again []*delivery
+		for i, d := range ds {
+			r := results[i]
+			if (r.ok || r.gone) && d.receipt != entries[i].receipt && round < 3 {
+				again = append(again, d)
+				continue
+			}
+			d.settling = false
+			switch {
+			case r.ok:
+				s.finishLocked(d, now, true)
+				s.stats.Acked++
+			case r.gone:
+				s.finishLocked(d, now, true)
+				s.stats.HandleInvalid++
+			case r.failed != nil:
+				failed = append(failed, *r.failed)
+			}
+		}
+		ds = again
 	}
 	s.broadcast()
 	s.mu.Unlock()
-	return errors.Join(callErr, batchError("ack", len(ds), failed), foreignErr("ack", foreign))
+	return errors.Join(errors.Join(errs...), batchError("ack", total, failed), foreignErr("ack", foreign))
 }
 
 // Nack implements sources.Source: the messages become visible again after

@@ -144,6 +144,10 @@ func (h *harness) Capabilities() sourcetest.Capabilities {
 		MayDuplicate:    false,
 		MaxDeliveries:   maxReceives,
 		Quiet:           1500 * time.Millisecond,
+		// moto is one Python process answering every call in turn; on a
+		// loaded two-core machine 300 messages through four receivers
+		// took longer than the default 10s.
+		CaseTimeout: 30 * time.Second,
 	}
 }
 
