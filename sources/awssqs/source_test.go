@@ -249,6 +249,7 @@ func TestSource(t *testing.T) {
 	}{
 		{"ack_entry_failure_is_named_and_retryable", testAckEntryFailure},
 		{"ack_receipt_handle_invalid_is_counted", testAckHandleInvalid},
+		{"ack_resends_delete_after_redelivery", testAckRedeliveredDuringDelete},
 		{"ack_call_failure_keeps_messages", testAckCallFailure},
 		{"receive_error_surfaces", testReceiveError},
 		{"missing_queue_is_permanent", testMissingQueue},
@@ -308,6 +309,55 @@ func testAckEntryFailure(t *testing.T, ctx context.Context, srv *sqstest.Server)
 	}
 	if d := depth(t, ctx, f); !d.Empty() {
 		t.Errorf("queue not empty after the acks: %+v", d)
+	}
+}
+
+// A message received again while its delete is in flight has a newer
+// receipt handle; the delete that named the older one may leave it in the
+// queue, so Ack deletes again with the newest.
+func testAckRedeliveredDuringDelete(t *testing.T, ctx context.Context, srv *sqstest.Server) {
+	f := newFixture(t, ctx, srv, false)
+	f.publish(t, ctx, 1, "a")
+	s := f.source(t, Options{})
+	m := receive(t, ctx, s, 1)[0]
+	first := receiptOf(s, m)
+	client := srv.Client(t)
+	var deleted []string
+	f.fault.mu.Lock()
+	f.fault.onDelete = func(es []types.DeleteMessageBatchRequestEntry) (map[string]string, error) {
+		for _, e := range es {
+			deleted = append(deleted, aws.ToString(e.ReceiptHandle))
+		}
+		if len(deleted) > 1 {
+			return nil, nil
+		}
+		// Make the message visible and wait for a poller to take it back.
+		if _, err := client.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{
+			QueueUrl: &f.q, ReceiptHandle: &first, VisibilityTimeout: 0,
+		}); err != nil {
+			return nil, err
+		}
+		for s.Stats().Duplicates == 0 {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		return nil, nil
+	}
+	f.fault.mu.Unlock()
+
+	if err := s.Ack(ctx, []*sources.Message{m}); err != nil {
+		t.Fatalf("Ack = %v", err)
+	}
+	if len(deleted) != 2 || deleted[0] != first || deleted[1] == first {
+		t.Fatalf("deletes named receipts %q, want the first and then the newer one", deleted)
+	}
+	if st := s.Stats(); st.Acked != 1 || st.HandedOut != 1 {
+		t.Errorf("stats %+v, want one message handed out and acked once", st)
+	}
+	if d := depth(t, ctx, f); !d.Empty() {
+		t.Errorf("queue not empty after the ack: %+v", d)
 	}
 }
 
