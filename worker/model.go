@@ -161,7 +161,7 @@ func (r *modelRunner) chargeTenants(batch []item, spent time.Duration) {
 	shares := buf[:0]
 outer:
 	for _, it := range batch {
-		t := it.js.job.Tenant
+		t := r.w.tenants.get(it.js.job.Tenant).label
 		for i := range shares {
 			if shares[i].tenant == t {
 				shares[i].n++

@@ -326,11 +326,15 @@ type tenantCounters struct {
 	other  *tenantCounter
 }
 
-type tenantCounter struct{ committed, dead, retried prometheus.Counter }
+type tenantCounter struct {
+	label                    string // the tenant label every per-tenant metric uses
+	committed, dead, retried prometheus.Counter
+}
 
 func newTenantCounters(cfg *config.Config, m *metrics.Metrics) *tenantCounters {
 	mk := func(name string) *tenantCounter {
 		return &tenantCounter{
+			label:     name,
 			committed: m.Jobs.WithLabelValues(name, metrics.OutcomeCommitted),
 			dead:      m.Jobs.WithLabelValues(name, metrics.OutcomeDeadLettered),
 			retried:   m.Jobs.WithLabelValues(name, metrics.OutcomeRetried),
