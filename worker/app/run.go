@@ -144,7 +144,7 @@ func Run(ctx context.Context, cfg *config.Config, o RunOptions) error {
 		return err
 	}
 	if o.Ready != nil {
-		o.Ready(w.Health)
+		o.Ready(func() error { return ready(ctx, w, sink) })
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -160,6 +160,30 @@ func Run(ctx context.Context, cfg *config.Config, o RunOptions) error {
 	}
 	o.Logger.Info().Dur("startup", time.Since(start)).Msg("chorus worker ready")
 	return w.Run(ctx)
+}
+
+// checker is a sink that can say whether it is reachable (pgsink).
+type checker interface {
+	Check(ctx context.Context) error
+}
+
+// ready is /readyz: the worker's own health, then, for a sink that can
+// check, a live look at it. An idle worker writes nothing, so without the
+// look a sink gone while idle would show only at the next write.
+func ready(ctx context.Context, w *worker.Worker, sink sinks.Sink) error {
+	if err := w.Health(); err != nil {
+		return err
+	}
+	c, ok := sink.(checker)
+	if !ok {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := c.Check(ctx); err != nil {
+		return fmt.Errorf("sink: %w", err)
+	}
+	return nil
 }
 
 // BigQueryOptions maps the bigquery sink config to the driver's options.

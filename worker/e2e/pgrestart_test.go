@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -80,6 +81,9 @@ func TestPostgresRestartMidRun(t *testing.T) {
 	waitFor(t, 30*time.Second, "some rows committed", func() bool { return topic.Stats().Acked > 1000 })
 	pg.Stop(t)
 	waitFor(t, 30*time.Second, "the worker to notice", w.SinkDown)
+	if err := w.Health(); err == nil || !strings.Contains(err.Error(), "sink") {
+		t.Errorf("Health with Postgres down = %v, want a sink error (readiness)", err)
+	}
 	// While the database is down nothing more is acked and intake is capped.
 	before := topic.Stats()
 	time.Sleep(time.Second)
@@ -92,6 +96,9 @@ func TestPostgresRestartMidRun(t *testing.T) {
 		s := topic.Stats()
 		return s.Acked == n && s.Ready+s.Delayed+s.Outstanding == 0
 	})
+	if err := w.Health(); err != nil {
+		t.Errorf("Health after Postgres came back = %v, want ready", err)
+	}
 	stop()
 	if err := <-done; err != nil {
 		t.Fatalf("Run: %v", err)
