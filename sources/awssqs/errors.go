@@ -280,3 +280,8 @@ func batchError(op string, total int, failed []entryError) error {
 	return errkind.New(kind, ReasonPartialFailure,
 		fmt.Errorf("awssqs: %s: %d of %d entries failed: %s", op, len(failed), total, b.String()))
 }
+
+// Classify wraps err from the SQS operation op with its errkind, through
+// the table above, for tools that call the SQS API beside the driver
+// (worker/dlq).
+func Classify(op string, err error) error { return wrap(op, err) }

@@ -73,3 +73,8 @@ func classify(op string, err error) error {
 func errClosed(op string) error {
 	return errkind.New(errkind.Permanent, "source_closed", fmt.Errorf("gcppubsub: %s: %w", op, sources.ErrClosed))
 }
+
+// Classify wraps err from the Pub/Sub operation op with its errkind,
+// through the table above, for tools that call the Pub/Sub API beside the
+// driver (worker/dlq).
+func Classify(op string, err error) error { return classify(op, err) }
