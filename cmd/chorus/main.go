@@ -26,6 +26,8 @@ Usage:
   chorus models eval                       print the reference models' held-out accuracy
   chorus config validate FILE              check a config file and exit
   chorus migrate --config FILE             create or upgrade the sink's tables
+  chorus dlq list|show|replay ...          inspect dead letters by reason, replay them to the main topic/queue
+  chorus backfill --from-file F ...        re-publish jobs for re-scoring (backfill status RUN_ID)
   chorus bench [--report FILE]             measure the performance targets, write a report
   chorus version
 
@@ -85,6 +87,10 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return configValidateCmd(rest[1:], stdout, stderr)
 		}
 		return &exitError{2, errors.New(`config: expected "validate FILE"`)}
+	case "backfill":
+		return backfillCmd(ctx, rest, stdout, stderr)
+	case "dlq":
+		return dlqCmd(ctx, rest, stdout, stderr)
 	case "migrate":
 		return migrateCmd(ctx, rest, stdout, stderr)
 	case "bench":
