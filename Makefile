@@ -3,7 +3,7 @@ GO          ?= go
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BIN         ?= bin/chorus
 
-.PHONY: all build demo test test-short bench lint fuzz clean
+.PHONY: all build demo test test-short bench lint fuzz clean image
 
 all: build
 
@@ -38,3 +38,9 @@ fuzz:
 
 clean:
 	rm -rf bin chorus-out
+
+# The container image (deploy/Dockerfile). Needs a running Docker engine;
+# where none runs, say so instead of failing with a socket error.
+image:
+	@docker info >/dev/null 2>&1 || { echo "make image: no Docker engine is running here (docker info failed); build where one runs, e.g. docker build -f deploy/Dockerfile -t chorus:dev ."; exit 1; }
+	docker build -f deploy/Dockerfile -t chorus:dev .

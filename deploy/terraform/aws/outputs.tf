@@ -1,0 +1,24 @@
+output "jobs_queue_url" {
+  description = "The config's source.sqs.queue_url (and the KEDA trigger's queueURL)."
+  value       = aws_sqs_queue.jobs.url
+}
+
+output "dead_letter_queue_url" {
+  description = "The config's source.sqs.dead_letter_queue_url."
+  value       = aws_sqs_queue.dead_letters.url
+}
+
+output "worker_policy_arn" {
+  description = "Attach to whatever runs the worker outside EKS."
+  value       = aws_iam_policy.worker.arn
+}
+
+output "worker_role_arn" {
+  description = "Annotate the Kubernetes service account with it (eks.amazonaws.com/role-arn)."
+  value       = var.eks_oidc_provider_arn == "" ? null : aws_iam_role.worker[0].arn
+}
+
+output "backfill_policy_arn" {
+  description = "Attach to the operators who run `chorus backfill`."
+  value       = aws_iam_policy.backfill.arn
+}
