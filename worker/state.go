@@ -110,6 +110,9 @@ func max1(n int) int {
 // release ends the worker's responsibility for the message.
 func (ms *msgState) release() {
 	ms.w.m.InFlightMessages.Dec()
+	if ms.w.held.Add(-1) == 0 {
+		ms.w.idleSince.Store(time.Now().UnixNano())
+	}
 	ms.w.inflight.Done()
 }
 

@@ -81,6 +81,10 @@ type Worker struct {
 	ready    atomic.Bool
 	sinkDown atomic.Bool           // a write is being held until the sink recovers
 	recvErr  atomic.Pointer[error] // the last receive failure, nil once one succeeds
+	// held counts messages received and not yet released; idleSince is
+	// when it last fell to zero (unix ns), for IdleFor.
+	held      atomic.Int64
+	idleSince atomic.Int64
 }
 
 // New checks the wiring and builds routes and ensembles. It starts nothing.
@@ -139,6 +143,18 @@ func (w *Worker) Ready() bool { return w.ready.Load() }
 // SinkDown reports whether writes are failing and held for retry.
 func (w *Worker) SinkDown() bool { return w.sinkDown.Load() }
 
+// IdleFor is how long the worker has held no message: zero while it holds
+// any, and the time since Run started if it never received one. A batch
+// job (a nightly backlog on a subscription) uses it to stop once the queue
+// is drained, since a subscription, unlike a file, has no end.
+func (w *Worker) IdleFor() time.Duration {
+	since := w.idleSince.Load()
+	if w.held.Load() > 0 || since == 0 {
+		return 0
+	}
+	return time.Since(time.Unix(0, since))
+}
+
 // Health is the worker's readiness: nil when it pulls, the source answers,
 // the sink takes writes and every pipeline has at least its quorum of models
 // whose breakers are closed. The error says which of these fails.
@@ -192,6 +208,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		MaxItems: 1000, Linger: 5 * time.Millisecond, MaxInFlight: 2, MaxWaiting: 4 * w.cfg.Worker.MaxOutstandingMessages,
 	}, nil, w.sendAcks)
 
+	w.idleSince.Store(time.Now().UnixNano())
 	g, pullCtx := errgroup.WithContext(ctx)
 	pullers := max(w.cfg.Worker.Pullers, 1)
 	for range pullers {
@@ -288,6 +305,7 @@ func (w *Worker) pull(ctx context.Context) error {
 // It blocks while the models' queues are full (backpressure).
 func (w *Worker) handle(m *sources.Message) {
 	w.inflight.Add(1)
+	w.held.Add(1)
 	w.m.MessagesReceived.Inc()
 	w.m.InFlightMessages.Inc()
 	if m.DeliveryAttempt > 0 {

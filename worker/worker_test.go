@@ -666,3 +666,29 @@ func TestSinkOutagePausesIntake(t *testing.T) {
 		t.Fatalf("%d dead letters for a sink outage, want none", len(dl))
 	}
 }
+
+// IdleFor is what --exit-when-idle watches: zero before Run and while any
+// message is held, then the time since the last one was released.
+func TestIdleFor(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	if d := h.w.IdleFor(); d != 0 {
+		t.Fatalf("IdleFor before Run = %v, want 0", d)
+	}
+	var bodies []string
+	for i := range 40 {
+		bodies = append(bodies, jobJSON("globex", fmt.Sprintf("g-%d", i), texts[i%len(texts)]))
+	}
+	h.publish(bodies...)
+	h.start()
+	h.waitSettled(20 * time.Second)
+	// The last release follows its ack by a moment.
+	var first time.Duration
+	for deadline := time.Now().Add(5 * time.Second); first == 0 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+		first = h.w.IdleFor()
+	}
+	time.Sleep(30 * time.Millisecond)
+	if second := h.w.IdleFor(); first <= 0 || second < first+30*time.Millisecond {
+		t.Fatalf("IdleFor after the queue drained: %v then %v, want a growing duration", first, second)
+	}
+}

@@ -17,6 +17,7 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := newFlags("run", stderr)
 	path := fs.String("config", "", "config file (YAML)")
 	metricsAddr := fs.String("metrics-addr", "", "serve /metrics, /healthz and /readyz here (overrides metrics.addr)")
+	idle := fs.Duration("exit-when-idle", 0, "stop (draining cleanly, exit 0) once no message has arrived for this long; for batch jobs on a queue (0: run until stopped)")
 	pprof := fs.Bool("pprof", false, "also serve net/http/pprof under /debug/pprof/ on the metrics listener")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -52,7 +53,7 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		log.Info().Str("addr", addr.String()).Msg("metrics and health listening")
 	}
 	return app.Run(ctx, cfg, app.RunOptions{
-		Logger: log, Getenv: os.Getenv, Metrics: metrics.New(reg),
+		Logger: log, Getenv: os.Getenv, Metrics: metrics.New(reg), ExitWhenIdle: *idle,
 		Ready: func(r func() error) { ready.Store(&r) },
 	})
 }

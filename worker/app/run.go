@@ -115,6 +115,10 @@ type RunOptions struct {
 	// Metrics, if set, receives the worker's collectors (registered by the
 	// caller's registry).
 	Metrics *metrics.Metrics
+	// ExitWhenIdle, if positive, stops the worker (a clean drain) once it
+	// has held no message for this long: a batch job on a subscription or
+	// queue ends when the backlog is done instead of running to a timeout.
+	ExitWhenIdle time.Duration
 }
 
 // Run assembles the worker from cfg and runs it until ctx ends. A source
@@ -158,8 +162,29 @@ func Run(ctx context.Context, cfg *config.Config, o RunOptions) error {
 			}
 		}()
 	}
+	if o.ExitWhenIdle > 0 {
+		go stopWhenIdle(ctx, w, o.ExitWhenIdle, cancel, o.Logger)
+	}
 	o.Logger.Info().Dur("startup", time.Since(start)).Msg("chorus worker ready")
 	return w.Run(ctx)
+}
+
+// stopWhenIdle cancels the worker once it has been idle for d.
+func stopWhenIdle(ctx context.Context, w *worker.Worker, d time.Duration, cancel context.CancelFunc, log zerolog.Logger) {
+	t := time.NewTicker(min(max(d/10, 10*time.Millisecond), time.Second))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if idle := w.IdleFor(); idle >= d {
+				log.Info().Dur("idle", idle).Msg("no message for the idle limit; stopping")
+				cancel()
+				return
+			}
+		}
+	}
 }
 
 // checker is a sink that can say whether it is reachable (pgsink).
