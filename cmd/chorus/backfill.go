@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"github.com/chorusml/chorus/sources/awssqs"
 	"github.com/chorusml/chorus/sources/gcppubsub"
 	"github.com/chorusml/chorus/worker/backfill"
+	"github.com/chorusml/chorus/worker/dlq"
 	"github.com/chorusml/chorus/worker/errkind"
 	"github.com/chorusml/chorus/worker/ops"
 )
@@ -269,10 +271,35 @@ func backfillCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	return nil
 }
 
+// registerStatusDLQ registers the flags naming the dead letters backfill
+// status counts: the broker flags of chorus dlq, and its read bounds as
+// --dlq-lease, --dlq-max and --dlq-wait.
+func registerStatusDLQ(fs *flag.FlagSet, f *dlqFlags) {
+	fs.StringVar(&f.config, "config", "", "worker config (YAML): count the run's dead letters in its source's dead-letter topic or queue")
+	fs.StringVar(&f.target.Project, "pubsub-project", "", "Pub/Sub project of the dead-letter subscription")
+	fs.StringVar(&f.target.Subscription, "subscription", "", "Pub/Sub subscription of the dead-letter topic")
+	fs.StringVar(&f.target.QueueURL, "sqs-queue-url", "", "SQS dead-letter queue URL")
+	fs.StringVar(&f.target.Endpoint, "sqs-endpoint", "", "SQS endpoint override (moto, LocalStack, VPC endpoint)")
+	fs.StringVar(&f.target.Region, "aws-region", "", "AWS region (default: AWS_REGION or the profile's)")
+	fs.DurationVar(&f.target.Lease, "dlq-lease", dlq.DefaultLease, "how long dead letters read stay invisible to others while this command runs")
+	fs.IntVar(&f.read.Max, "dlq-max", dlq.DefaultMax, "read at most N dead letters")
+	fs.DurationVar(&f.read.Wait, "dlq-wait", dlq.DefaultWait, "stop reading dead letters when nothing arrives for this long")
+}
+
+// named reports whether any flag names dead letters.
+func (f *dlqFlags) named() bool {
+	t := f.target
+	return f.config != "" || t.Project != "" || t.Subscription != "" || t.QueueURL != "" || t.Endpoint != "" || t.Region != ""
+}
+
 func backfillStatusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("backfill status", stderr)
-	var sink sinkFlags
+	var (
+		sink sinkFlags
+		dead dlqFlags
+	)
 	sink.register(fs)
+	registerStatusDLQ(fs, &dead)
 	cpDir := fs.String("checkpoint-dir", backfill.DefaultCheckpointDir, "directory of the run checkpoints")
 	asJSON := fs.Bool("json", false, "print JSON")
 	var id string
@@ -296,7 +323,16 @@ func backfillStatusCmd(ctx context.Context, args []string, stdout, stderr io.Wri
 		return err
 	}
 	defer rt.Close()
-	st, err := backfill.RunStatus(ctx, cp, rt)
+	var counter backfill.DeadLetterCounter
+	if dead.named() {
+		r, err := dead.open(ctx)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		counter = backfill.DLQCounter{Reader: r, Read: dead.read}
+	}
+	st, err := backfill.RunStatus(ctx, cp, rt, counter)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package backfill
 
 import (
+	"database/sql/driver"
 	"encoding/json"
 	"fmt"
 	"math/big"
@@ -56,9 +57,19 @@ func asString(v any) string {
 		return x
 	case []byte:
 		return string(x)
-	default:
-		return fmt.Sprint(x)
+	case [16]byte:
+		// pgx returns a uuid as its bytes.
+		return fmt.Sprintf("%x-%x-%x-%x-%x", x[0:4], x[4:6], x[6:8], x[8:10], x[10:16])
+	case driver.Valuer:
+		// pgtype.Numeric and the like: their SQL value is text or a
+		// number.
+		if dv, err := x.Value(); err == nil && dv != nil {
+			if _, again := dv.(driver.Valuer); !again {
+				return asString(dv)
+			}
+		}
 	}
+	return fmt.Sprint(v)
 }
 
 func asFloat(v any) (float64, error) {

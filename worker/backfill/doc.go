@@ -5,6 +5,8 @@
 // queue's size limit (Packer), publishes them at a bounded rate with a
 // run id attribute (Run), and records progress in a checkpoint file so an
 // interrupted run resumes where it stopped (Checkpoint, Watermark).
+// RunStatus says where a run's jobs went: the sink (RunCounter) and, read
+// without consuming it, the dead-letter queue (DLQCounter).
 //
 // # Resume
 //

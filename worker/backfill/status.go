@@ -23,23 +23,38 @@ type Status struct {
 	Total     int64 `json:"total_records"`
 	Done      bool  `json:"done"`
 	InSink    int64 `json:"in_sink"`
-	// DeadLettered is -1: not checked (peek the dead-letter queue with
-	// chorus dlq).
-	DeadLettered int64 `json:"dead_lettered"`
-	// Pending is published − in sink − dead-lettered (those not checked
-	// count as 0).
+	// DeadLettered is the run's distinct jobs in the dead-letter queue;
+	// nil (JSON null) when it was not read.
+	DeadLettered *int64 `json:"dead_lettered"`
+	// DeadLetterSource is the dead-letter subscription or queue read.
+	DeadLetterSource string `json:"dead_letter_source,omitempty"`
+	// DeadLetterTruncated reports a read of the dead-letter queue that
+	// stopped at its maximum: DeadLettered is a lower bound.
+	DeadLetterTruncated bool `json:"dead_letter_truncated,omitempty"`
+	// Pending is published − in sink − dead-lettered (an unread
+	// dead-letter queue counts as 0), never below 0.
 	Pending int64 `json:"pending"`
 }
 
-// RunStatus builds a run's status from its checkpoint and the sink.
-func RunStatus(ctx context.Context, cp *Checkpoint, sink RunCounter) (Status, error) {
-	s := Status{RunID: cp.RunID, Published: cp.Counts.Published, Confirmed: cp.Confirmed, Total: cp.Total, Done: cp.Done, DeadLettered: -1}
+// RunStatus builds a run's status from its checkpoint, the sink and, if
+// dead is not nil, the dead-letter queue.
+func RunStatus(ctx context.Context, cp *Checkpoint, sink RunCounter, dead DeadLetterCounter) (Status, error) {
+	s := Status{RunID: cp.RunID, Published: cp.Counts.Published, Confirmed: cp.Confirmed, Total: cp.Total, Done: cp.Done}
 	n, err := sink.CountRun(ctx, cp.RunID)
 	if err != nil {
 		return s, err
 	}
 	s.InSink = n
-	s.Pending = max(0, s.Published-s.InSink-max(0, s.DeadLettered))
+	var dl int64
+	if dead != nil {
+		c, err := dead.CountDeadLetters(ctx, cp.RunID)
+		if err != nil {
+			return s, err
+		}
+		dl = c.Jobs
+		s.DeadLettered, s.DeadLetterSource, s.DeadLetterTruncated = &dl, c.Source, c.Truncated
+	}
+	s.Pending = max(0, s.Published-s.InSink-dl)
 	return s, nil
 }
 
@@ -50,9 +65,13 @@ func WriteStatus(w io.Writer, s Status, asJSON bool) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(s)
 	}
-	dl := "not checked"
-	if s.DeadLettered >= 0 {
-		dl = fmt.Sprint(s.DeadLettered)
+	dl := "unknown (name the dead letters: --config, or the chorus dlq broker flags)"
+	if s.DeadLettered != nil {
+		dl = fmt.Sprint(*s.DeadLettered)
+		if s.DeadLetterTruncated {
+			dl = "at least " + dl + " (stopped at --dlq-max)"
+		}
+		dl += " in " + s.DeadLetterSource
 	}
 	total := "unknown"
 	if s.Total >= 0 {

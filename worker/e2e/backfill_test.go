@@ -224,8 +224,10 @@ func TestBackfillPostgresToPubSubResume(t *testing.T) {
 	t.Logf("%d jobs re-published after SIGKILL (window %v)", dups, window)
 }
 
-// A small backfill is drained by the worker into Postgres; backfill
-// status counts it, and a --stale-version rerun skips every job.
+// A small backfill is drained by the worker into Postgres, its few bad
+// jobs into the dead-letter topic; backfill status counts both (the dead
+// letters by peeking the DLQ, which it leaves as it was), and a
+// --stale-version rerun skips every job that was scored.
 func TestBackfillDrainedByWorker(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs Postgres, the Pub/Sub emulator and the binary")
@@ -239,14 +241,27 @@ func TestBackfillDrainedByWorker(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := ps.CreateSubscription(ctx, "chorus-jobs-sub", "chorus-jobs", pubsubtest.SubOpts{}); err != nil {
-		t.Fatal(err)
+	for sub, topic := range map[string]string{"chorus-jobs-sub": "chorus-jobs", "chorus-dead-sub": "chorus-dead"} {
+		if err := ps.CreateSubscription(ctx, sub, topic, pubsubtest.SubOpts{}); err != nil {
+			t.Fatal(err)
+		}
 	}
-	const n = 300
+	// n good jobs, and bad ones the backfill passes on and the worker
+	// dead-letters: blank text (empty_text) and text over the worker's
+	// 10,000 bytes (text_too_long). All of globex, so the acme dry run
+	// below sees none.
+	const n, bad = 300, 5
 	var b strings.Builder
 	for i := range n {
 		fmt.Fprintf(&b, `{"response_id":"r-%04d","tenant":"%s","text":"Support was quick but the app keeps crashing, case %d.","created_at":"2026-11-%02dT10:00:00Z"}`+"\n",
 			i, []string{"acme", "globex"}[i%2], i, 1+i%28)
+	}
+	for i := range bad {
+		text := "   "
+		if i%2 == 1 {
+			text = strings.Repeat("crash ", 2000)
+		}
+		fmt.Fprintf(&b, `{"response_id":"bad-%d","tenant":"globex","text":%q}`+"\n", i, text)
 	}
 	file := filepath.Join(t.TempDir(), "jobs.jsonl")
 	if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
@@ -262,6 +277,10 @@ sink:
   type: postgres
   postgres: {dsn_env: CHORUS_POSTGRES_DSN}
 `, ps.Project()) + modelsYAML(referenceModels(t))
+	cfgPath := filepath.Join(t.TempDir(), "chorus.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if code := startChorus(t, cfg, env, "migrate").wait(60 * time.Second); code != 0 {
 		t.Fatal("chorus migrate failed")
 	}
@@ -279,26 +298,42 @@ sink:
 	if code := p.wait(60 * time.Second); code != 0 {
 		t.Fatalf("backfill: exit %d; output:\n%s", code, p.out.String())
 	}
-	w := startChorus(t, cfg, env, "run")
-	status := func() backfill.Status {
-		s := startBackfill(t, env, "status", "bf-drain", "--checkpoint-dir", dir, "--json")
+	statusText := func(args ...string) string {
+		s := startBackfill(t, env, append([]string{"status", "bf-drain", "--checkpoint-dir", dir}, args...)...)
 		if code := s.wait(30 * time.Second); code != 0 {
-			t.Fatalf("status: exit %d; output:\n%s", code, s.out.String())
+			t.Fatalf("status %v: exit %d; output:\n%s", args, code, s.out.String())
 		}
+		return s.out.String()
+	}
+	status := func(args ...string) backfill.Status {
+		out := statusText(append(args, "--json")...)
 		var st backfill.Status
-		if err := json.Unmarshal(s.out.Bytes(), &st); err != nil {
-			t.Fatalf("status output %q: %v", s.out.String(), err)
+		if err := json.Unmarshal([]byte(out), &st); err != nil {
+			t.Fatalf("status output %q: %v", out, err)
 		}
 		return st
 	}
+	// Without the dead letters named, their count is unknown.
+	if out := statusText("--json"); !strings.Contains(out, `"dead_lettered": null`) {
+		t.Fatalf("status without a DLQ:\n%s", out)
+	}
+	if out := statusText(); !strings.Contains(out, "dead-lettered  unknown") || !strings.Contains(out, fmt.Sprintf("pending        %d", n+bad)) {
+		t.Fatalf("status without a DLQ:\n%s", out)
+	}
+
+	w := startChorus(t, cfg, env, "run")
 	deadline := time.Now().Add(90 * time.Second)
 	for {
-		st := status()
-		if st.InSink == n && st.Pending == 0 && st.Published == n && st.Done {
+		// The dead-letter topic's one subscription, from the config.
+		st := status("--config", cfgPath, "--dlq-wait", "1s")
+		if st.InSink == n && st.DeadLettered != nil && *st.DeadLettered == bad && st.Pending == 0 && st.Published == n+bad && st.Done {
+			if st.DeadLetterSource != ps.SubscriptionName("chorus-dead-sub") {
+				t.Fatalf("dead letters read from %q", st.DeadLetterSource)
+			}
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("status %+v after 90s; worker output:\n%s", st, tailOf(w.out.String()))
+			t.Fatalf("status %+v (dead-lettered %v) after 90s; worker output:\n%s", st, st.DeadLettered, tailOf(w.out.String()))
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
@@ -306,6 +341,12 @@ sink:
 	if code := w.wait(60 * time.Second); code != 0 {
 		t.Fatalf("worker exit %d", code)
 	}
+	// The reads consumed nothing: the dlq flags find the same five.
+	out := statusText("--pubsub-project", ps.Project(), "--subscription", "chorus-dead-sub", "--dlq-wait", "1s")
+	if !strings.Contains(out, fmt.Sprintf("dead-lettered  %d in %s", bad, ps.SubscriptionName("chorus-dead-sub"))) || !strings.Contains(out, "pending        0") {
+		t.Fatalf("status with the DLQ flags:\n%s", out)
+	}
+	t.Logf("status:\n%s", out)
 
 	// Everything now has a row of the pipeline's version: a stale-version
 	// backfill of the same file has nothing to do.
