@@ -66,12 +66,20 @@ func newHarnessMaker(srv *sqstest.Server, fifo bool, vis time.Duration) sourcete
 		if err != nil {
 			return nil, err
 		}
+		// moto does not lock a FIFO message group across concurrent
+		// receives: two pollers can both be handed messages of one group,
+		// and the replies can arrive out of order, which real SQS never
+		// does. One poller keeps FIFO cases about the driver, not moto.
+		pollers := 2
+		if fifo {
+			pollers = 1
+		}
 		return &harness{
 			srv: srv, client: client, pub: pub, fifo: fifo,
 			opts: awssqs.Options{
 				QueueURL:           q,
 				DeadLetterQueueURL: dlq,
-				Pollers:            2,
+				Pollers:            pollers,
 				WaitTime:           time.Second,
 				VisibilityTimeout:  vis,
 			},
