@@ -621,6 +621,10 @@ func testFIFOOnePerGroup(t *testing.T, ctx context.Context, srv *sqstest.Server)
 		return out
 	}
 	first := receive(t, ctx, s, 2)
+	// Groups are independent: which head comes first is not defined.
+	if string(first[0].Body) == b[0] {
+		first[0], first[1] = first[1], first[0]
+	}
 	if got := strings.Join(bodies(first), " "); got != a[0]+" "+b[0] {
 		t.Fatalf("first deliveries %s, want the head of each group", got)
 	}
