@@ -284,8 +284,13 @@ sink: {type: file, file: {path: %q}}
 	if !d.Empty() {
 		t.Errorf("queue not empty at the end: %+v", d)
 	}
-	if st.HandleInvalid != 0 {
-		t.Errorf("%d receipt handles refused: visibility lapsed during the run", st.HandleInvalid)
+	// With a 30s visibility timeout and jobs done in seconds, nothing here
+	// lapses; but moto, under load, hands one message to two concurrent
+	// receives (Duplicates), and the older receipt handle is then refused.
+	// A refused handle no duplicate explains would be a lapse. TestLease
+	// proves the heartbeat itself, with visibility shorter than processing.
+	if st.HandleInvalid > st.Duplicates {
+		t.Errorf("%d receipt handles refused with %d duplicate receipts: visibility lapsed during the run", st.HandleInvalid, st.Duplicates)
 	}
 }
 
