@@ -139,9 +139,12 @@ func (h *harness) DeadLetters(ctx context.Context) ([]sourcetest.RawMessage, err
 // delivers messages published while a source is open, counts receives
 // (ApproximateReceiveCount), honours visibility changes to the
 // millisecond, and redrives after maxReceives receives. Real SQS standard
-// queues are at-least-once and may duplicate; moto does not, so the suite
-// stays strict. A nacked message reappears within about a second: moto's
-// long poll looks again once a second unless a send wakes it.
+// queues are at-least-once and may duplicate, and so does moto when
+// receives race on a loaded machine (CI saw a message delivered twice
+// through four receivers), so the suite allows duplicates; it still
+// requires every message delivered. A nacked message reappears within
+// about a second: moto's long poll looks again once a second unless a send
+// wakes it.
 func (h *harness) Capabilities() sourcetest.Capabilities {
 	return sourcetest.Capabilities{
 		Attributes:      true,
@@ -149,7 +152,7 @@ func (h *harness) Capabilities() sourcetest.Capabilities {
 		NackDelay:       true,
 		Ordered:         false,
 		LatePublish:     true,
-		MayDuplicate:    false,
+		MayDuplicate:    true,
 		MaxDeliveries:   maxReceives,
 		Quiet:           1500 * time.Millisecond,
 		// moto is one Python process answering every call in turn; on a
