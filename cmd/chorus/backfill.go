@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -17,16 +16,9 @@ import (
 	"github.com/chorusml/chorus/sources/awssqs"
 	"github.com/chorusml/chorus/sources/gcppubsub"
 	"github.com/chorusml/chorus/worker/backfill"
-	"github.com/chorusml/chorus/worker/dlq"
 	"github.com/chorusml/chorus/worker/errkind"
 	"github.com/chorusml/chorus/worker/ops"
 )
-
-// listFlag is a repeatable string flag.
-type listFlag []string
-
-func (l *listFlag) String() string     { return strings.Join(*l, ",") }
-func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 // sinkFlags name the sink's results table (for --stale-version and status).
 type sinkFlags struct {
@@ -271,27 +263,6 @@ func backfillCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	return nil
 }
 
-// registerStatusDLQ registers the flags naming the dead letters backfill
-// status counts: the broker flags of chorus dlq, and its read bounds as
-// --dlq-lease, --dlq-max and --dlq-wait.
-func registerStatusDLQ(fs *flag.FlagSet, f *dlqFlags) {
-	fs.StringVar(&f.config, "config", "", "worker config (YAML): count the run's dead letters in its source's dead-letter topic or queue")
-	fs.StringVar(&f.target.Project, "pubsub-project", "", "Pub/Sub project of the dead-letter subscription")
-	fs.StringVar(&f.target.Subscription, "subscription", "", "Pub/Sub subscription of the dead-letter topic")
-	fs.StringVar(&f.target.QueueURL, "sqs-queue-url", "", "SQS dead-letter queue URL")
-	fs.StringVar(&f.target.Endpoint, "sqs-endpoint", "", "SQS endpoint override (moto, LocalStack, VPC endpoint)")
-	fs.StringVar(&f.target.Region, "aws-region", "", "AWS region (default: AWS_REGION or the profile's)")
-	fs.DurationVar(&f.target.Lease, "dlq-lease", dlq.DefaultLease, "how long dead letters read stay invisible to others while this command runs")
-	fs.IntVar(&f.read.Max, "dlq-max", dlq.DefaultMax, "read at most N dead letters")
-	fs.DurationVar(&f.read.Wait, "dlq-wait", dlq.DefaultWait, "stop reading dead letters when nothing arrives for this long")
-}
-
-// named reports whether any flag names dead letters.
-func (f *dlqFlags) named() bool {
-	t := f.target
-	return f.config != "" || t.Project != "" || t.Subscription != "" || t.QueueURL != "" || t.Endpoint != "" || t.Region != ""
-}
-
 func backfillStatusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("backfill status", stderr)
 	var (
@@ -299,7 +270,7 @@ func backfillStatusCmd(ctx context.Context, args []string, stdout, stderr io.Wri
 		dead dlqFlags
 	)
 	sink.register(fs)
-	registerStatusDLQ(fs, &dead)
+	dead.register(fs, "dlq-")
 	cpDir := fs.String("checkpoint-dir", backfill.DefaultCheckpointDir, "directory of the run checkpoints")
 	asJSON := fs.Bool("json", false, "print JSON")
 	var id string

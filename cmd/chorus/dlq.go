@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/chorusml/chorus/worker/config"
@@ -27,38 +26,43 @@ Broker flags: --config FILE (the worker's config), or
   SQS:     --sqs-queue-url U [--aws-region R] [--sqs-endpoint URL]
 `
 
-// dlqListFlag collects a repeatable flag; commas separate values too.
-type dlqListFlag []string
-
-func (l *dlqListFlag) String() string { return strings.Join(*l, ",") }
-func (l *dlqListFlag) Set(v string) error {
-	for s := range strings.SplitSeq(v, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			*l = append(*l, s)
-		}
-	}
-	return nil
-}
-
-// dlqFlags are the flags every dlq subcommand takes.
+// dlqFlags name a dead-letter topic or queue and bound the read: the
+// flags of every dlq subcommand, and of backfill status.
 type dlqFlags struct {
 	target dlq.Target
 	config string
 	read   dlq.ReadOptions
-	json   bool
 }
 
-func (f *dlqFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.config, "config", "", "worker config (YAML): the dead-letter topic or queue and the main one come from its source")
+// register adds the broker flags and the read bounds, the latter named with
+// prefix (backfill status has a --json and a run of its own to bound, so
+// its bounds are --dlq-lease, --dlq-max and --dlq-wait).
+func (f *dlqFlags) register(fs *flag.FlagSet, prefix string) {
+	fs.StringVar(&f.config, "config", "", "worker config (YAML): its source names the dead-letter topic or queue, and the main one")
 	fs.StringVar(&f.target.Project, "pubsub-project", "", "Pub/Sub project")
 	fs.StringVar(&f.target.Subscription, "subscription", "", "Pub/Sub subscription of the dead-letter topic")
 	fs.StringVar(&f.target.QueueURL, "sqs-queue-url", "", "SQS dead-letter queue URL")
 	fs.StringVar(&f.target.Endpoint, "sqs-endpoint", "", "SQS endpoint override (moto, LocalStack, VPC endpoint)")
 	fs.StringVar(&f.target.Region, "aws-region", "", "AWS region (default: AWS_REGION or the profile's)")
-	fs.DurationVar(&f.target.Lease, "lease", dlq.DefaultLease, "how long messages read stay invisible to others while this command runs")
-	fs.IntVar(&f.read.Max, "max", dlq.DefaultMax, "read at most N dead letters")
-	fs.DurationVar(&f.read.Wait, "wait", dlq.DefaultWait, "stop reading when nothing arrives for this long (the DLQ is drained)")
-	fs.BoolVar(&f.json, "json", false, "print JSON")
+	fs.DurationVar(&f.target.Lease, prefix+"lease", dlq.DefaultLease, "how long dead letters read stay invisible to others while this command runs")
+	fs.IntVar(&f.read.Max, prefix+"max", dlq.DefaultMax, "read at most N dead letters")
+	fs.DurationVar(&f.read.Wait, prefix+"wait", dlq.DefaultWait, "stop reading when nothing arrives for this long (the DLQ is drained)")
+}
+
+// named reports whether any flag names dead letters.
+func (f *dlqFlags) named() bool {
+	t := f.target
+	return f.config != "" || t.Project != "" || t.Subscription != "" || t.QueueURL != "" || t.Endpoint != "" || t.Region != ""
+}
+
+// list reads the dead letters the flags name, leaving every one in place.
+func (f *dlqFlags) list(ctx context.Context) (dlq.Listing, error) {
+	r, err := f.open(ctx)
+	if err != nil {
+		return dlq.Listing{}, err
+	}
+	defer r.Close()
+	return dlq.List(ctx, r, f.read)
 }
 
 // open resolves the target (flags first, then --config) and opens the
@@ -101,45 +105,37 @@ func dlqCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 func dlqListCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("dlq list", stderr)
 	var f dlqFlags
-	f.register(fs)
+	f.register(fs, "")
+	asJSON := fs.Bool("json", false, "print JSON")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	r, err := f.open(ctx)
+	l, err := f.list(ctx)
 	if err != nil {
 		return err
 	}
-	defer r.Close()
-	l, err := dlq.List(ctx, r, f.read)
-	if err != nil {
-		return err
-	}
-	return dlq.WriteList(stdout, l, f.json)
+	return dlq.WriteList(stdout, l, *asJSON)
 }
 
 func dlqShowCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("dlq show", stderr)
 	var (
 		f       dlqFlags
-		reasons dlqListFlag
+		reasons listFlag
 	)
-	f.register(fs)
+	f.register(fs, "")
+	asJSON := fs.Bool("json", false, "print JSON")
 	fs.Var(&reasons, "reason", "only dead letters with this reason (repeatable)")
 	limit := fs.Int("limit", 20, "print at most N dead letters (0: all read)")
 	body := fs.Int("body-bytes", 200, "cut bodies to N bytes in the text output")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	r, err := f.open(ctx)
+	l, err := f.list(ctx)
 	if err != nil {
 		return err
 	}
-	defer r.Close()
-	l, err := dlq.List(ctx, r, f.read)
-	if err != nil {
-		return err
-	}
-	return dlq.WriteShow(stdout, l, dlq.ShowOptions{Reasons: reasons, Limit: *limit, BodyBytes: *body, JSON: f.json})
+	return dlq.WriteShow(stdout, l, dlq.ShowOptions{Reasons: reasons, Limit: *limit, BodyBytes: *body, JSON: *asJSON})
 }
 
 func dlqReplayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -147,10 +143,11 @@ func dlqReplayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	var (
 		f       dlqFlags
 		o       dlq.ReplayOptions
-		reasons dlqListFlag
-		ids     dlqListFlag
+		reasons listFlag
+		ids     listFlag
 	)
-	f.register(fs)
+	f.register(fs, "")
+	asJSON := fs.Bool("json", false, "print JSON")
 	fs.Var(&reasons, "reason", "replay dead letters with this reason (repeatable)")
 	fs.Var(&ids, "id", "replay the dead letter with this DLQ message id (repeatable)")
 	fs.BoolVar(&o.Select.All, "all", false, "replay every dead letter read")
@@ -192,7 +189,7 @@ func dlqReplayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	o.ReadOptions = f.read
 	sum, err := dlq.Replay(ctx, r, dest.Publisher, o)
-	if f.json {
+	if *asJSON {
 		if jerr := json.NewEncoder(stdout).Encode(sum); jerr != nil && err == nil {
 			err = jerr
 		}
