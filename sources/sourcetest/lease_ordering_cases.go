@@ -106,7 +106,7 @@ func (e *env) hold(src sources.Source, d time.Duration, why string) {
 	ctx, cancel := context.WithTimeout(e.ctx, d)
 	defer cancel()
 	for ctx.Err() == nil {
-		batch, err := src.Receive(ctx, 10)
+		batch, err := e.receiveBatch(ctx, src, 10)
 		if len(batch) > 0 {
 			e.t.Fatalf("%s, but received %s after %v", why, bodies(batch), time.Since(start).Round(time.Millisecond))
 		}
@@ -198,7 +198,7 @@ func testKeyOrder(t *testing.T, e *env) {
 	src := e.open(sources.FlowControl{})
 	got := map[string][]string{}
 	for n := 0; n < len(keyOf); {
-		batch, err := src.Receive(e.ctx, 10)
+		batch, err := e.receiveBatch(e.ctx, src, 10)
 		if err != nil {
 			t.Fatalf("receive: %d of %d: %v", n, len(keyOf), err)
 		}
@@ -238,7 +238,7 @@ func testKeyOrderAfterNack(t *testing.T, e *env) {
 	e.nack(src, 0, first)
 	var got []string
 	for len(got) < len(want) {
-		batch, err := src.Receive(e.ctx, 10)
+		batch, err := e.receiveBatch(e.ctx, src, 10)
 		if err != nil {
 			t.Fatalf("receive: %v", err)
 		}

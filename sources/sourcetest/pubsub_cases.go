@@ -124,7 +124,7 @@ func testCloseWhileReceiving(t *testing.T, e *env) {
 	for range 3 {
 		go func() {
 			for {
-				batch, err := src.Receive(e.ctx, 10)
+				batch, err := e.receiveBatch(e.ctx, src, 10)
 				switch {
 				case len(batch) > 0:
 					errc <- fmt.Errorf("handed out %s with every message outstanding", bodies(batch))

@@ -232,13 +232,33 @@ func (e *env) nack(src sources.Source, delay time.Duration, msgs ...*sources.Mes
 	}
 }
 
+// receiveBatch makes one Receive call as the worker does: a retryable
+// error (a broker's transient 5xx, throttling, a poller's failed call) is
+// retried after a short pause, a few times at most; any other error, or a
+// retryable one that keeps coming, is returned to fail the case.
+func (e *env) receiveBatch(ctx context.Context, src sources.Source, max int) ([]*sources.Message, error) {
+	const tries = 5
+	for try := 1; ; try++ {
+		batch, err := src.Receive(ctx, max)
+		if err == nil || !errkind.IsRetryable(err) || errors.Is(err, sources.ErrClosed) || try == tries || ctx.Err() != nil {
+			return batch, err
+		}
+		e.t.Logf("receive: retrying after %v", err)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
 // receive collects exactly n messages with Receive calls of at most max,
 // failing the case if they do not come or if more come.
 func (e *env) receive(src sources.Source, n, max int) []*sources.Message {
 	e.t.Helper()
 	var got []*sources.Message
 	for len(got) < n {
-		batch, err := src.Receive(e.ctx, max)
+		batch, err := e.receiveBatch(e.ctx, src, max)
 		if err != nil {
 			e.t.Fatalf("receive: got %d of %d messages: %v", len(got), n, err)
 		}
@@ -379,7 +399,7 @@ func testPublishWhileOpen(t *testing.T, e *env) {
 		var r result
 		for len(r.msgs) == 0 && r.err == nil {
 			var batch []*sources.Message
-			batch, r.err = src.Receive(e.ctx, 10)
+			batch, r.err = e.receiveBatch(e.ctx, src, 10)
 			r.msgs = append(r.msgs, batch...)
 		}
 		done <- r
@@ -530,7 +550,7 @@ func testNackDelay(t *testing.T, e *env) {
 	e.nack(src, 0, fast)
 
 	for seen := 0; seen < 2; {
-		batch, err := src.Receive(e.ctx, 2)
+		batch, err := e.receiveBatch(e.ctx, src, 2)
 		if err != nil {
 			t.Fatalf("receive: %v", err)
 		}
@@ -710,7 +730,7 @@ func testUseAfterClose(t *testing.T, e *env) {
 	m := e.receiveOne(src)
 	e.close(src)
 
-	if _, err := src.Receive(e.ctx, 1); !errors.Is(err, sources.ErrClosed) {
+	if _, err := e.receiveBatch(e.ctx, src, 1); !errors.Is(err, sources.ErrClosed) {
 		t.Errorf("Receive after Close = %v, want ErrClosed", err)
 	}
 	if err := src.Ack(e.ctx, []*sources.Message{m}); !errors.Is(err, sources.ErrClosed) {
@@ -769,7 +789,7 @@ func (e *env) fill(src sources.Source, o *outstanding, n int) []*sources.Message
 	e.t.Helper()
 	var got []*sources.Message
 	for len(o.held) < n {
-		batch, err := src.Receive(e.ctx, 10)
+		batch, err := e.receiveBatch(e.ctx, src, 10)
 		if err != nil {
 			e.t.Fatalf("receive: %d outstanding, want %d: %v", len(o.held), n, err)
 		}
@@ -783,7 +803,7 @@ func (e *env) fill(src sources.Source, o *outstanding, n int) []*sources.Message
 func (e *env) drain(src sources.Source, o *outstanding, want []RawMessage, acked map[string]bool) {
 	e.t.Helper()
 	for len(acked) < len(want) {
-		batch, err := src.Receive(e.ctx, 10)
+		batch, err := e.receiveBatch(e.ctx, src, 10)
 		if err != nil {
 			e.t.Fatalf("receive: %d of %d acked: %v", len(acked), len(want), err)
 		}
@@ -872,7 +892,7 @@ func testFlowControlOversized(t *testing.T, e *env) {
 	src := e.open(sources.FlowControl{MaxOutstandingMessages: -1, MaxOutstandingBytes: 250})
 	got := map[string]bool{}
 	for len(got) < 2 {
-		batch, err := src.Receive(e.ctx, 10)
+		batch, err := e.receiveBatch(e.ctx, src, 10)
 		if err != nil {
 			t.Fatalf("receive: %v", err)
 		}
