@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -18,8 +19,13 @@ import (
 const (
 	// MaxAttributes is how many message attributes SQS allows a message.
 	MaxAttributes = 10
-	// maxBatch is the most entries in one batch call.
-	maxBatch = 10
+	// MaxBatch is the most entries in one batch call, and the most
+	// messages one receive returns.
+	MaxBatch = 10
+	// MaxWaitTime is SQS's long-poll limit.
+	MaxWaitTime = 20 * time.Second
+	// MaxVisibility is the longest visibility timeout SQS allows.
+	MaxVisibility = 12 * time.Hour
 	// maxErrorDetail bounds the AttrError attribute of a dead letter.
 	maxErrorDetail = 1024
 	// AttrOriginalAttributes holds, as a JSON object, the original

@@ -51,12 +51,6 @@ const (
 	DefaultMaxOutstandingBytes    = 100 << 20
 )
 
-// SQS limits.
-const (
-	maxWaitTime   = 20 * time.Second
-	maxVisibility = 12 * time.Hour
-)
-
 // maxReceiveWait is how long Receive blocks when nothing is buffered: the
 // driver contract asks for about a second so the caller can check for
 // shutdown.
@@ -218,7 +212,7 @@ func newSource(c api, o Options) (*Source, error) {
 		visibility: o.VisibilityTimeout,
 		maxMsgs:    o.FlowControl.MaxOutstandingMessages,
 		maxBytes:   o.FlowControl.MaxOutstandingBytes,
-		bufCap:     maxBatch * o.Pollers,
+		bufCap:     MaxBatch * o.Pollers,
 		stop:       make(chan struct{}),
 		hbDone:     make(chan struct{}),
 		held:       map[string]*delivery{},
@@ -257,21 +251,21 @@ func (o *Options) defaults() error {
 	switch {
 	case o.WaitTime == 0:
 		o.WaitTime = DefaultWaitTime
-	case o.WaitTime > maxWaitTime:
-		return bad("WaitTime %v is longer than SQS's %v long-poll limit", o.WaitTime, maxWaitTime)
+	case o.WaitTime > MaxWaitTime:
+		return bad("WaitTime %v is longer than SQS's %v long-poll limit", o.WaitTime, MaxWaitTime)
 	}
 	switch {
 	case o.VisibilityTimeout == 0:
 		o.VisibilityTimeout = DefaultVisibilityTimeout
-	case o.VisibilityTimeout < 0 || o.VisibilityTimeout > maxVisibility:
+	case o.VisibilityTimeout < 0 || o.VisibilityTimeout > MaxVisibility:
 		return bad("VisibilityTimeout %v, want between 1s and 12h", o.VisibilityTimeout)
 	}
 	o.VisibilityTimeout = time.Duration(ceilSeconds(o.VisibilityTimeout)) * time.Second
 	switch {
 	case o.MaxExtension == 0:
 		o.MaxExtension = DefaultMaxExtension
-	case o.MaxExtension > maxVisibility:
-		o.MaxExtension = maxVisibility
+	case o.MaxExtension > MaxVisibility:
+		o.MaxExtension = MaxVisibility
 	}
 	if o.FlowControl.MaxOutstandingMessages == 0 {
 		o.FlowControl.MaxOutstandingMessages = DefaultMaxOutstandingMessages
@@ -597,7 +591,7 @@ func (s *Source) Nack(ctx context.Context, msgs []*sources.Message, delay time.D
 	if len(msgs) == 0 {
 		return nil
 	}
-	secs := min(ceilSeconds(delay), int64(maxVisibility/time.Second))
+	secs := min(ceilSeconds(delay), int64(MaxVisibility/time.Second))
 	now := time.Now()
 	s.mu.Lock()
 	if s.closed {
@@ -618,7 +612,7 @@ func (s *Source) Nack(ctx context.Context, msgs []*sources.Message, delay time.D
 			continue
 		}
 		// SQS counts its 12h from the receipt.
-		left := int64((maxVisibility-now.Sub(d.receivedAt))/time.Second) - 1
+		left := int64((MaxVisibility-now.Sub(d.receivedAt))/time.Second) - 1
 		entries = append(entries, entry{d: d, receipt: d.receipt, timeout: int32(max(min(secs, left), 0))})
 		s.finishLocked(d, now, false)
 		s.stats.Nacked++

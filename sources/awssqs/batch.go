@@ -81,8 +81,8 @@ func (s *Source) batches(ctx context.Context, op string, entries []entry,
 		wg   sync.WaitGroup
 		sem  = make(chan struct{}, batchParallel)
 	)
-	for start := 0; start < len(entries); start += maxBatch {
-		chunk := entries[start:min(start+maxBatch, len(entries))]
+	for start := 0; start < len(entries); start += MaxBatch {
+		chunk := entries[start:min(start+MaxBatch, len(entries))]
 		res := results[start : start+len(chunk)]
 		sem <- struct{}{}
 		wg.Go(func() {

@@ -53,7 +53,7 @@ func (s *Source) beat() {
 			next = max(s.visibility, 2*s.proc.p99())
 			next = time.Duration(ceilSeconds(next)) * time.Second
 		}
-		timeout := min(next, d.receivedAt.Add(s.o.MaxExtension).Sub(now), maxVisibility)
+		timeout := min(next, d.receivedAt.Add(s.o.MaxExtension).Sub(now), MaxVisibility)
 		secs := int64(timeout / time.Second) // rounded down: never past MaxExtension
 		if secs < 1 {
 			// MaxExtension is spent: let it lapse. A buffered message (and

@@ -83,7 +83,7 @@ func (s *Source) roomLocked() int {
 	if s.closed || s.recvErr != nil {
 		return 0
 	}
-	n := maxBatch
+	n := MaxBatch
 	held := s.outMsgs + s.bufMsgs + s.reserved
 	if s.maxMsgs > 0 {
 		n = min(n, s.maxMsgs-held)

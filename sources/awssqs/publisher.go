@@ -108,7 +108,7 @@ func (p *Publisher) Publish(ctx context.Context, msgs []sources.OutMessage) ([]s
 				message: "a FIFO queue needs OrderingKey (the message group)", senderFault: true})
 			continue
 		}
-		if len(cur) == maxBatch || curSize+size > p.maxBytes {
+		if len(cur) == MaxBatch || curSize+size > p.maxBytes {
 			batches = append(batches, cur)
 			cur, curSize = nil, 0
 		}

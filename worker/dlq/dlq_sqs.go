@@ -18,14 +18,6 @@ import (
 	"github.com/chorusml/chorus/worker/errkind"
 )
 
-// SQS limits.
-const (
-	sqsMaxBatch    = 10
-	sqsMaxWait     = 20 * time.Second
-	sqsMaxLease    = 12 * time.Hour
-	sqsMaxAttrsOut = awssqs.MaxAttributes
-)
-
 // sqsAPI is the part of the SQS client the reader uses.
 type sqsAPI interface {
 	ReceiveMessage(context.Context, *sqs.ReceiveMessageInput, ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error)
@@ -76,7 +68,7 @@ func newSQSReader(api sqsAPI, o SQSOptions) (*SQSReader, error) {
 	if lease <= 0 {
 		lease = DefaultLease
 	}
-	lease = min(lease, sqsMaxLease)
+	lease = min(lease, awssqs.MaxVisibility)
 	return &SQSReader{api: api, url: o.QueueURL, lease: int32((lease + time.Second - 1) / time.Second)}, nil
 }
 
@@ -89,10 +81,10 @@ func (r *SQSReader) Receive(ctx context.Context, max int, wait time.Duration) ([
 	deadline := time.Now().Add(wait)
 	for {
 		left := time.Until(deadline)
-		secs := int32(min(max0(left), sqsMaxWait) / time.Second)
+		secs := int32(min(max0(left), awssqs.MaxWaitTime) / time.Second)
 		out, err := r.api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 			QueueUrl:                    &r.url,
-			MaxNumberOfMessages:         int32(min(max, sqsMaxBatch)),
+			MaxNumberOfMessages:         int32(min(max, awssqs.MaxBatch)),
 			WaitTimeSeconds:             secs,
 			VisibilityTimeout:           r.lease,
 			MessageAttributeNames:       []string{"All"},
@@ -193,7 +185,7 @@ func (r *SQSReader) Release(ctx context.Context, msgs []*Message) error {
 func (r *SQSReader) batch(ctx context.Context, op string, msgs []*Message, call func(context.Context, []*Message) ([]types.BatchResultErrorEntry, error)) error {
 	var errs []error
 	var refused []string
-	for chunk := range slices.Chunk(msgs, sqsMaxBatch) {
+	for chunk := range slices.Chunk(msgs, awssqs.MaxBatch) {
 		failed, err := call(ctx, chunk)
 		if err != nil {
 			errs = append(errs, awssqs.Classify(fmt.Sprintf("dlq: %s %d on %s", op, len(chunk), r.url), err))

@@ -164,7 +164,7 @@ func OpenDestination(ctx context.Context, t Target) (Destination, error) {
 		if err != nil {
 			return Destination{}, err
 		}
-		return Destination{Publisher: p, Name: t.ToQueueURL, MaxAttributes: sqsMaxAttrsOut, FIFO: strings.HasSuffix(t.ToQueueURL, ".fifo")}, nil
+		return Destination{Publisher: p, Name: t.ToQueueURL, MaxAttributes: awssqs.MaxAttributes, FIFO: strings.HasSuffix(t.ToQueueURL, ".fifo")}, nil
 	}
 	return Destination{}, badConfig("name the dead letters: --pubsub-project and --subscription, --sqs-queue-url, or --config FILE")
 }
