@@ -214,6 +214,16 @@ func jobJSON(tenant, id, text string) string {
 	return string(b)
 }
 
+// globexJobs returns n one-job messages for tenant globex, ids g-0 to
+// g-(n-1), cycling through texts.
+func globexJobs(n int) []string {
+	bodies := make([]string, n)
+	for i := range bodies {
+		bodies[i] = jobJSON("globex", fmt.Sprintf("g-%d", i), texts[i%len(texts)])
+	}
+	return bodies
+}
+
 var texts = []string{
 	"The app is slow since the update and support never answered.",
 	"Love the new dashboard, onboarding was painless.",
@@ -334,10 +344,7 @@ func TestDeadModelDoesNotStallTheRest(t *testing.T) {
 	if err := h.srv.SetFault("sentiment-vader", modelserver.Fault{Status: 503}); err != nil {
 		t.Fatal(err)
 	}
-	var bodies []string
-	for i := range 60 {
-		bodies = append(bodies, jobJSON("globex", fmt.Sprintf("g-%d", i), texts[i%len(texts)]))
-	}
+	bodies := globexJobs(60)
 	h.publish(bodies...)
 	h.start()
 	h.waitSettled(20 * time.Second)
@@ -471,10 +478,7 @@ func TestEndpointFaultsAreRetried(t *testing.T) {
 
 func TestOversizedBatchesAreSplit(t *testing.T) {
 	h := newHarness(t, harnessOpts{server: modelserver.Options{MaxBatch: 4, BatchCost: 5 * time.Millisecond, MaxConcurrent: 1}})
-	var bodies []string
-	for i := range 100 {
-		bodies = append(bodies, jobJSON("globex", fmt.Sprintf("g-%d", i), texts[i%len(texts)]))
-	}
+	bodies := globexJobs(100)
 	h.publish(bodies...)
 	h.start()
 	h.waitSettled(20 * time.Second)
@@ -529,10 +533,7 @@ func TestSinkRejectedRowsAreDeadLettered(t *testing.T) {
 
 func TestGracefulDrainLosesNothing(t *testing.T) {
 	h := newHarness(t, harnessOpts{server: modelserver.Options{BatchCost: 20 * time.Millisecond, MaxConcurrent: 2}})
-	var bodies []string
-	for i := range 400 {
-		bodies = append(bodies, jobJSON("globex", fmt.Sprintf("g-%d", i), texts[i%len(texts)]))
-	}
+	bodies := globexJobs(400)
 	h.publish(bodies...)
 	h.start()
 	for h.sink.Len() == 0 {
@@ -562,10 +563,7 @@ func TestFlowControlBoundsInFlight(t *testing.T) {
 			cfg.Worker.MaxOutstandingMessages = 16
 		},
 	})
-	var bodies []string
-	for i := range 300 {
-		bodies = append(bodies, jobJSON("globex", fmt.Sprintf("g-%d", i), texts[i%len(texts)]))
-	}
+	bodies := globexJobs(300)
 	h.publish(bodies...)
 	h.start()
 	maxOut := 0
@@ -636,10 +634,7 @@ func TestSinkOutagePausesIntake(t *testing.T) {
 			cfg.Sink.Batch.Retry.Backoff.Max = 10 * time.Millisecond
 		},
 	})
-	var bodies []string
-	for i := range 300 {
-		bodies = append(bodies, jobJSON("globex", fmt.Sprintf("g-%d", i), texts[i%len(texts)]))
-	}
+	bodies := globexJobs(300)
 	h.publish(bodies...)
 	h.start()
 	// While the sink is down, intake stops at the flow-control bound.
@@ -674,10 +669,7 @@ func TestIdleFor(t *testing.T) {
 	if d := h.w.IdleFor(); d != 0 {
 		t.Fatalf("IdleFor before Run = %v, want 0", d)
 	}
-	var bodies []string
-	for i := range 40 {
-		bodies = append(bodies, jobJSON("globex", fmt.Sprintf("g-%d", i), texts[i%len(texts)]))
-	}
+	bodies := globexJobs(40)
 	h.publish(bodies...)
 	h.start()
 	h.waitSettled(20 * time.Second)

@@ -1,12 +1,10 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -29,16 +27,7 @@ type backfillProc struct {
 
 func startBackfill(t *testing.T, env []string, args ...string) backfillProc {
 	t.Helper()
-	p := &process{t: t, out: &bytes.Buffer{}, exited: make(chan error, 1)}
-	p.cmd = exec.Command(chorusBinary(t), append([]string{"backfill"}, args...)...)
-	p.cmd.Env = append(os.Environ(), env...)
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.exited <- p.cmd.Wait() }()
-	t.Cleanup(func() { _ = p.cmd.Process.Kill() })
-	return backfillProc{p}
+	return backfillProc{startBinary(t, env, append([]string{"backfill"}, args...)...)}
 }
 
 // waitConfirmed polls the run's checkpoint until it covers at least n

@@ -83,7 +83,7 @@ log: {format: json, level: info}
 `, addr)
 }
 
-// process is a running `chorus run`.
+// process is a running chorus binary.
 type process struct {
 	t      *testing.T
 	cmd    *exec.Cmd
@@ -97,8 +97,15 @@ func startChorus(t *testing.T, cfg string, env []string, args ...string) *proces
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return startBinary(t, env, append(args, "--config", path)...)
+}
+
+// startBinary starts the chorus binary with args and env added to this
+// process's environment, its output captured; it is killed at cleanup.
+func startBinary(t *testing.T, env []string, args ...string) *process {
+	t.Helper()
 	p := &process{t: t, out: &bytes.Buffer{}, exited: make(chan error, 1)}
-	p.cmd = exec.Command(chorusBinary(t), append(args, "--config", path)...)
+	p.cmd = exec.Command(chorusBinary(t), args...)
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
