@@ -18,6 +18,7 @@ import (
 
 	"github.com/chorusml/chorus/sources"
 	"github.com/chorusml/chorus/sources/awssqs/sqstest"
+	"github.com/chorusml/chorus/sources/sourcetest"
 	"github.com/chorusml/chorus/worker/errkind"
 )
 
@@ -205,22 +206,16 @@ func (f *fixture) publish(t *testing.T, ctx context.Context, n int, group string
 }
 
 // receive collects exactly n messages.
-// receive takes n messages. Like the worker, it retries a few retryable
-// receive errors (moto under load sometimes answers a receive with a 500,
-// and another poller's failed call may still be reported); a permanent one,
-// or too many, fails the test.
+// receive takes n messages, retrying retryable receive errors as the
+// worker does (moto under load sometimes answers a receive with a 500, and
+// another poller's failed call may still be reported).
 func receive(t *testing.T, ctx context.Context, s *Source, n int) []*sources.Message {
 	t.Helper()
-	const maxRetryable = 5
 	var got []*sources.Message
-	for retried := 0; len(got) < n; {
-		batch, err := s.Receive(ctx, n-len(got))
+	for len(got) < n {
+		batch, err := sourcetest.ReceiveRetrying(ctx, t, s, n-len(got))
 		if err != nil {
-			if retried++; errkind.KindOf(err) != errkind.Retryable || retried > maxRetryable {
-				t.Fatalf("receive: %d of %d: %v", len(got), n, err)
-			}
-			t.Logf("receive: retrying after %v", err)
-			continue
+			t.Fatalf("receive: %d of %d: %v", len(got), n, err)
 		}
 		got = append(got, batch...)
 	}
@@ -523,12 +518,9 @@ func testVisibilityHeartbeat(t *testing.T, ctx context.Context, srv *sqstest.Ser
 	msgs := receive(t, ctx, s, 25)
 	start := time.Now()
 	for time.Since(start) < 5*time.Second {
-		got, err := s.Receive(ctx, 10)
+		got, err := sourcetest.ReceiveRetrying(ctx, t, s, 10)
 		if err != nil {
-			if errkind.KindOf(err) != errkind.Retryable {
-				t.Fatal(err)
-			}
-			t.Logf("receive: %v (retried)", err)
+			t.Fatal(err)
 		}
 		if len(got) > 0 {
 			t.Fatalf("%s delivered again after %v while held", got[0].ID, time.Since(start))
@@ -597,12 +589,9 @@ func testMaxExtension(t *testing.T, ctx context.Context, srv *sqstest.Server) {
 	// still holding it, takes the new receipt instead of handing it out
 	// again.
 	for time.Since(start) < 4*time.Second {
-		got, err := s.Receive(ctx, 10)
+		got, err := sourcetest.ReceiveRetrying(ctx, t, s, 10)
 		if err != nil {
-			if errkind.KindOf(err) != errkind.Retryable {
-				t.Fatal(err)
-			}
-			t.Logf("receive: %v (retried)", err)
+			t.Fatal(err)
 		}
 		if len(got) > 0 {
 			t.Fatalf("got %s again while it was held", got[0].ID)

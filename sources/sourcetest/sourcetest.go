@@ -232,18 +232,24 @@ func (e *env) nack(src sources.Source, delay time.Duration, msgs ...*sources.Mes
 	}
 }
 
-// receiveBatch makes one Receive call as the worker does: a retryable
-// error (a broker's transient 5xx, throttling, a poller's failed call) is
-// retried after a short pause, a few times at most; any other error, or a
-// retryable one that keeps coming, is returned to fail the case.
+// receiveBatch is ReceiveRetrying in this case's context.
 func (e *env) receiveBatch(ctx context.Context, src sources.Source, max int) ([]*sources.Message, error) {
+	return ReceiveRetrying(ctx, e.t, src, max)
+}
+
+// ReceiveRetrying makes one Receive call as the worker does: a retryable
+// error (a broker's transient 5xx, throttling, a poller's failed call) is
+// logged and retried after a short pause, a few times in a row at most;
+// any other error, ErrClosed, or a retryable one that keeps coming is
+// returned for the test to fail on.
+func ReceiveRetrying(ctx context.Context, t testing.TB, src sources.Source, max int) ([]*sources.Message, error) {
 	const tries = 5
 	for try := 1; ; try++ {
 		batch, err := src.Receive(ctx, max)
 		if err == nil || !errkind.IsRetryable(err) || errors.Is(err, sources.ErrClosed) || try == tries || ctx.Err() != nil {
 			return batch, err
 		}
-		e.t.Logf("receive: retrying after %v", err)
+		t.Logf("receive: retrying after %v", err)
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
@@ -930,18 +936,10 @@ func testConcurrentReceivers(t *testing.T, e *env) {
 	for range receivers {
 		wg.Go(func() {
 			for ctx.Err() == nil {
-				batch, err := src.Receive(ctx, 7)
+				batch, err := e.receiveBatch(ctx, src, 7)
 				if err != nil {
 					if ctx.Err() != nil {
 						return
-					}
-					// A retryable receive error is part of the contract:
-					// the caller backs off and receives again, as the
-					// worker does. Only a permanent one fails the case.
-					if errkind.IsRetryable(err) {
-						t.Logf("receive (retryable, retrying): %v", err)
-						time.Sleep(50 * time.Millisecond)
-						continue
 					}
 					t.Errorf("receive: %v", err)
 					return
