@@ -378,7 +378,10 @@ func testReceive(t *testing.T, e *env) {
 			t.Errorf("ID %q handed out twice", m.ID)
 		}
 		ids[m.ID] = true
-		if e.caps.DeliveryAttempt && m.DeliveryAttempt != 1 {
+		// A broker that may duplicate can have delivered a message twice
+		// before the source handed it out (moto's concurrent receives do);
+		// its count then says so, and only a count under 1 is wrong.
+		if e.caps.DeliveryAttempt && (m.DeliveryAttempt < 1 || m.DeliveryAttempt > 1 && !e.caps.MayDuplicate) {
 			t.Errorf("message %s: DeliveryAttempt = %d on first delivery, want 1", m.ID, m.DeliveryAttempt)
 		}
 		if m.Size() < len(m.Body) {
