@@ -11,7 +11,7 @@ import (
 
 	"github.com/chorusml/chorus/worker/batcher"
 	"github.com/chorusml/chorus/worker/config"
-	"github.com/chorusml/chorus/worker/endpoint"
+	"github.com/chorusml/chorus/worker/endpoint/call"
 	"github.com/chorusml/chorus/worker/errkind"
 	"github.com/chorusml/chorus/worker/retry"
 )
@@ -25,14 +25,19 @@ type modelRunner struct {
 	once    sync.Once
 	started atomic.Bool // set once start has filled the fields below
 	initErr error
-	client  endpoint.Client
+	run     *call.Runner
 	b       *batcher.Batcher[item]
 	breaker *retry.Breaker
-	policy  retry.Policy
 
 	latency, size, fill prometheus.Observer
 	items, failures     prometheus.Counter
 	up                  prometheus.Gauge
+
+	// misMu guards the misconfiguration being reported, so that a model
+	// that stays broken logs one line, not one per batch.
+	misMu    sync.Mutex
+	misCause string // reason + message of the last reported one
+	misLabel string // the reason label set on the gauge
 }
 
 // item is one job's instance for one model.
@@ -50,9 +55,7 @@ func (r *modelRunner) start() {
 		r.started.Store(true)
 		return
 	}
-	r.client = client
 	r.breaker = retry.NewBreaker(m.Breaker.Failures, m.Breaker.Cooldown)
-	r.policy = retry.Policy{MaxAttempts: m.Retry.MaxAttempts, Initial: m.Retry.Backoff.Initial, Max: m.Retry.Backoff.Max, MaxElapsed: m.Retry.MaxElapsed}
 	wm := r.w.m
 	r.latency = wm.EndpointLatency.WithLabelValues(m.Name)
 	r.size = wm.BatchSize.WithLabelValues(m.Name)
@@ -61,6 +64,21 @@ func (r *modelRunner) start() {
 	r.failures = wm.ModelsFailed.WithLabelValues(m.Name)
 	r.up = wm.EndpointUp.WithLabelValues(m.Name)
 	r.up.Set(1)
+	sizer := call.NewSizer(m.Batch.MaxItems, func(n int) {
+		r.b.SetMaxItems(n)
+		r.w.log.Info().Str("model", m.Name).Int("max_items", n).Msg("model batch size now")
+	})
+	r.run = &call.Runner{
+		Client: client, Breaker: r.breaker, Sizer: sizer, Cooldown: m.Breaker.Cooldown,
+		Policy: retry.Policy{MaxAttempts: m.Retry.MaxAttempts, Initial: m.Retry.Backoff.Initial, Max: m.Retry.Backoff.Max,
+			MaxElapsed: m.Retry.MaxElapsed, MaxRetryAfter: m.Retry.MaxRetryAfter},
+		Observe: func(n int, d time.Duration, err error) {
+			r.latency.Observe(d.Seconds())
+			if err != nil {
+				wm.EndpointErrors.WithLabelValues(m.Name, errkind.ReasonOf(err)).Inc()
+			}
+		},
+	}
 	r.b = batcher.New(r.w.workCtx, batcher.Policy{
 		MaxItems: m.Batch.MaxItems, MaxBytes: m.Batch.MaxBytes, Linger: m.Batch.Linger,
 		MaxInFlight: m.MaxInFlight, MaxWaiting: m.Batch.MaxWaiting,
@@ -86,60 +104,111 @@ func (r *modelRunner) close(ctx context.Context) {
 
 // send is the batcher's send function: one endpoint batch.
 func (r *modelRunner) send(ctx context.Context, batch []item) {
+	r.size.Observe(float64(len(batch)))
+	r.fill.Observe(float64(len(batch)) / float64(max(r.cfg.Batch.MaxItems, 1)))
+	r.predict(ctx, batch)
+}
+
+// predict scores batch and delivers every item. An item the model cannot
+// score because the model is misconfigured waits here, probed once per
+// breaker cooldown, when its job cannot reach its pipeline's quorum
+// without this model: nacking it would only cycle it through redeliveries
+// into the dead-letter topic for a fault that is not its own. Jobs that can
+// do without the model get the error now and are written partial.
+func (r *modelRunner) predict(ctx context.Context, batch []item) {
+	all := batch
+	var spent time.Duration
 	texts := make([]string, len(batch))
 	for i, it := range batch {
 		texts[i] = it.js.job.Text
 	}
-	r.size.Observe(float64(len(batch)))
-	r.fill.Observe(float64(len(batch)) / float64(max(r.cfg.Batch.MaxItems, 1)))
-	r.predict(ctx, batch, texts)
+	outs := make([]call.Outcome, len(batch))
+	for {
+		spent += r.run.Predict(ctx, texts, outs)
+		var held []item
+		var heldErr error
+		for i, it := range batch {
+			o := outs[i]
+			if errkind.KindOf(o.Err) == errkind.Misconfigured && ctx.Err() == nil && !r.w.canLose(it.js, it.slot) {
+				held = append(held, it)
+				heldErr = o.Err
+				continue
+			}
+			r.deliver(it, o)
+		}
+		r.report(outs)
+		if len(held) == 0 {
+			break
+		}
+		batch = held
+		texts = texts[:0]
+		for _, it := range held {
+			texts = append(texts, it.js.job.Text)
+		}
+		outs = outs[:len(held)]
+		r.w.log.Debug().Err(heldErr).Str("model", r.cfg.Name).Int("held", len(held)).Msg("holding jobs for a misconfigured model")
+		t := time.NewTimer(r.cfg.Breaker.Cooldown)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+		case <-t.C:
+		}
+	}
+	r.chargeTenants(all, spent)
 }
 
-func (r *modelRunner) predict(ctx context.Context, batch []item, texts []string) {
-	var res *endpoint.Result
-	var spent time.Duration // endpoint time over every attempt
-	err := retry.Do(ctx, r.policy, r.breaker, func(ctx context.Context) error {
-		start := time.Now()
-		var err error
-		res, err = r.client.Predict(ctx, texts)
-		d := time.Since(start)
-		spent += d
-		r.latency.Observe(d.Seconds())
-		if err == nil && len(res.Scores) != len(texts) {
-			err = errkind.Errorf(errkind.Retryable, "bad_response", "model %s: %d predictions for %d instances", r.cfg.Name, len(res.Scores), len(texts))
-		}
-		if err != nil {
-			r.w.m.EndpointErrors.WithLabelValues(r.cfg.Name, errkind.ReasonOf(err)).Inc()
-		}
-		return err
-	}, nil)
-	r.chargeTenants(batch, spent)
+// deliver hands one outcome to its job.
+func (r *modelRunner) deliver(it item, o call.Outcome) {
+	if o.Err != nil {
+		r.failures.Inc()
+		it.js.deliver(it.slot, nil, "", o.Err)
+		return
+	}
+	r.items.Inc()
+	it.js.deliver(it.slot, o.Scores, o.Version, nil)
+}
+
+// report updates the model's health metrics and logs a change of state
+// once: a misconfiguration is one clear line saying what to fix.
+func (r *modelRunner) report(outs []call.Outcome) {
 	if r.breaker.Open() {
 		r.up.Set(0)
 	} else {
 		r.up.Set(1)
 	}
-	if err != nil && errkind.ReasonOf(err) == "batch_too_large" && len(batch) > 1 {
-		// The endpoint takes smaller batches than configured: learn it and
-		// split this one rather than fail its jobs.
-		h := len(batch) / 2
-		r.b.LowerMaxItems(h)
-		r.w.log.Warn().Str("model", r.cfg.Name).Int("batch", len(batch)).Msg("endpoint rejected batch as too large; splitting")
-		r.predict(ctx, batch[:h], texts[:h])
-		r.predict(ctx, batch[h:], texts[h:])
-		return
-	}
-	if err != nil {
-		r.failures.Add(float64(len(batch)))
-		r.w.log.Warn().Err(err).Str("model", r.cfg.Name).Int("batch", len(batch)).Msg("model failed batch")
-		for _, it := range batch {
-			it.js.deliver(it.slot, nil, "", err)
+	var mis, other error
+	for _, o := range outs {
+		switch {
+		case o.Err == nil:
+		case errkind.KindOf(o.Err) == errkind.Misconfigured:
+			mis = o.Err
+		default:
+			other = o.Err
 		}
-		return
 	}
-	r.items.Add(float64(len(batch)))
-	for i, it := range batch {
-		it.js.deliver(it.slot, res.Scores[i], res.Version, nil)
+	if other != nil {
+		r.w.log.Warn().Err(other).Str("model", r.cfg.Name).Str("reason", errkind.ReasonOf(other)).Msg("model failed some of a batch")
+	}
+	r.misMu.Lock()
+	defer r.misMu.Unlock()
+	switch {
+	case mis != nil:
+		reason := errkind.ReasonOf(mis)
+		cause := reason + ": " + mis.Error()
+		if cause == r.misCause {
+			return
+		}
+		if r.misLabel != "" && r.misLabel != reason {
+			r.w.m.ModelMisconfigured.DeleteLabelValues(r.cfg.Name, r.misLabel)
+		}
+		r.misCause, r.misLabel = cause, reason
+		r.w.m.ModelMisconfigured.WithLabelValues(r.cfg.Name, reason).Set(1)
+		r.w.log.Error().Err(mis).Str("model", r.cfg.Name).Str("reason", reason).
+			Msg("model is misconfigured: fix its config or its server; its jobs wait (or are written partial where the quorum allows) and it is probed once per breaker cooldown")
+	case r.misLabel != "" && !r.breaker.Open():
+		r.w.m.ModelMisconfigured.DeleteLabelValues(r.cfg.Name, r.misLabel)
+		r.w.log.Info().Str("model", r.cfg.Name).Str("was", r.misLabel).Msg("model answers again")
+		r.misCause, r.misLabel = "", ""
 	}
 }
 
@@ -178,8 +247,68 @@ outer:
 // healthy reports whether the model can take calls: a model not yet used
 // counts as healthy, since nothing says otherwise.
 func (r *modelRunner) healthy() bool {
+	return r.unhealthy() == ""
+}
+
+// unhealthy says why the model cannot take calls, or "" when it can.
+func (r *modelRunner) unhealthy() string {
 	if !r.started.Load() {
-		return true
+		return ""
 	}
-	return r.initErr == nil && !r.breaker.Open()
+	if r.initErr != nil {
+		return "client: " + r.initErr.Error()
+	}
+	if !r.breaker.Open() {
+		return ""
+	}
+	if c := r.breaker.Cause(); c != nil {
+		return "misconfigured (" + errkind.ReasonOf(c) + "): " + c.Error()
+	}
+	return "breaker open"
+}
+
+// misconfigured says why the model is misconfigured, or "".
+func (r *modelRunner) misconfigured() string {
+	if !r.started.Load() || r.initErr != nil {
+		return ""
+	}
+	if c := r.breaker.Cause(); c != nil {
+		return errkind.ReasonOf(c) + ": " + c.Error()
+	}
+	return ""
+}
+
+// canLose reports whether the job of this slot can still reach its
+// pipeline's quorum without the slot's model: another routed model must
+// feed each output the model feeds, and the quorum must leave room.
+func (w *Worker) canLose(js *jobState, slot int) bool {
+	route := js.route
+	n := len(route.Models)
+	need := route.Pipeline.Quorum
+	if need <= 0 || need > n {
+		need = n
+	}
+	if n-1 < need {
+		return false
+	}
+	name := w.cfg.Models[route.Models[slot]].Name
+	p := route.Pipeline
+	for _, refs := range [][]config.ModelRef{p.Sentiment.Models, p.Topics.Models} {
+		in, other := false, false
+		for _, ref := range refs {
+			if ref.Model == name {
+				in = true
+				continue
+			}
+			for _, mi := range route.Models {
+				if w.cfg.Models[mi].Name == ref.Model {
+					other = true
+				}
+			}
+		}
+		if in && !other {
+			return false
+		}
+	}
+	return true
 }

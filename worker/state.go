@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -201,6 +202,17 @@ func (js *jobState) deliver(s int, scores []float64, version string, err error) 
 
 // finishJob ensembles the answers and queues the result for the sink.
 func (w *Worker) finishJob(js *jobState) {
+	for i, s := range js.outs {
+		if errkind.KindOf(s.err) == errkind.InvalidInput {
+			// A model refused this text on its own (the others in its batch
+			// were scored): it will be refused again, so it goes to the
+			// dead-letter topic now, with the server's words.
+			m := &w.cfg.Models[js.route.Models[i]]
+			w.m.InFlightJobs.Dec()
+			w.deadLetter(js.msg, []deadJob{{raw: js.raw, err: fmt.Errorf("model %s: %w", m.Name, s.err), stage: "model", tenant: js.job.Tenant}})
+			return
+		}
+	}
 	outs := make([]ensemble.Output, 0, len(js.outs))
 	var failed []string
 	for i, s := range js.outs {

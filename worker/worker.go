@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -168,13 +169,25 @@ func (w *Worker) Health() error {
 	if w.sinkDown.Load() {
 		return errors.New("sink: writes failing, held for retry")
 	}
+	// A misconfigured model fails readiness whatever its pipeline's quorum:
+	// no retry will fix it, so an operator must, and a green probe would
+	// hide it. Transient failures count only against the quorum.
+	var mis []string
+	for mi, r := range w.runners {
+		if c := r.misconfigured(); c != "" {
+			mis = append(mis, w.cfg.Models[mi].Name+": "+c)
+		}
+	}
+	if len(mis) > 0 {
+		return fmt.Errorf("models misconfigured: %s", strings.Join(mis, "; "))
+	}
 	for pi := range w.cfg.Pipelines {
 		p := &w.cfg.Pipelines[pi]
 		var down []string
 		total := len(w.shared[pi])
 		for _, mi := range w.shared[pi] {
-			if !w.runners[mi].healthy() {
-				down = append(down, w.cfg.Models[mi].Name)
+			if why := w.runners[mi].unhealthy(); why != "" {
+				down = append(down, w.cfg.Models[mi].Name+": "+why)
 			}
 		}
 		need := p.Quorum
@@ -182,7 +195,7 @@ func (w *Worker) Health() error {
 			need = total
 		}
 		if total-len(down) < need {
-			return fmt.Errorf("pipeline %s: %d of %d models healthy, quorum %d (breaker open: %v)", p.Name, total-len(down), total, need, down)
+			return fmt.Errorf("pipeline %s: %d of %d models healthy, quorum %d (%s)", p.Name, total-len(down), total, need, strings.Join(down, "; "))
 		}
 	}
 	return nil

@@ -118,7 +118,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	if err := app.PointModelsAt(h.cfg, ln.Addr().String()); err != nil {
 		t.Fatal(err)
 	}
-	factory, err := app.Clients(h.cfg, nil)
+	factory, err := app.Clients(h.cfg, nil, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}

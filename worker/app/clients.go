@@ -5,12 +5,11 @@ package app
 import (
 	"fmt"
 
+	"github.com/rs/zerolog"
+
 	"github.com/chorusml/chorus/worker"
 	"github.com/chorusml/chorus/worker/config"
 	"github.com/chorusml/chorus/worker/endpoint"
-	"github.com/chorusml/chorus/worker/endpoint/openinference"
-	"github.com/chorusml/chorus/worker/endpoint/tei"
-	"github.com/chorusml/chorus/worker/endpoint/vertex"
 )
 
 // Protocol names of config.Model.Protocol.
@@ -22,31 +21,37 @@ const (
 
 // Clients resolves every model's credentials and TLS now, so a missing
 // secret or certificate fails at start-up with the field's name, and
-// returns a factory that builds each model's client on first use.
-func Clients(cfg *config.Config, getenv func(string) string) (worker.ClientFactory, error) {
+// returns a factory that builds each model's client on first use. Warnings
+// an adapter reports once (labels dropped) go to log.
+func Clients(cfg *config.Config, getenv func(string) string, log zerolog.Logger) (worker.ClientFactory, error) {
 	access, err := cfg.Resolve(getenv)
 	if err != nil {
 		return nil, err
 	}
 	return func(m config.Model) (endpoint.Client, error) {
 		a := access[m.Name]
-		return NewClient(m, a)
+		c, err := NewClient(m, a, func(msg string) { log.Warn().Str("model", m.Name).Msg(msg) })
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
 	}, nil
 }
 
-// NewClient builds the protocol adapter for one model.
-func NewClient(m config.Model, a config.Access) (endpoint.Client, error) {
+// NewClient builds the protocol adapter for one model. warn may be nil.
+func NewClient(m config.Model, a config.Access, warn func(string)) (endpoint.Client, error) {
 	spec := endpoint.Spec{
 		Name: m.Name, RemoteName: m.RemoteName, Version: m.Version, URL: m.URL,
-		Labels: m.Labels, Timeout: m.Timeout, Headers: a.Headers, TLS: a.TLS,
+		Labels: m.Labels, StrictLabels: m.StrictLabels, Timeout: m.Timeout,
+		MaxResponseBytes: int64(m.MaxResponseBytes), Headers: a.Headers, TLS: a.TLS, Warn: warn,
 	}
 	switch m.Protocol {
 	case ProtocolOpenInference:
-		return openinference.New(spec)
+		return openInferenceClient(m, spec)
 	case ProtocolVertex:
-		return vertex.New(spec)
+		return vertexClient(m, spec)
 	case ProtocolTEI:
-		return tei.New(spec)
+		return teiClient(m, spec)
 	default:
 		return nil, fmt.Errorf("models: %s: protocol %q is not one of %s, %s, %s", m.Name, m.Protocol, ProtocolOpenInference, ProtocolVertex, ProtocolTEI)
 	}

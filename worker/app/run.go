@@ -128,7 +128,7 @@ func Run(ctx context.Context, cfg *config.Config, o RunOptions) error {
 	if o.Getenv == nil {
 		o.Getenv = func(string) string { return "" }
 	}
-	clients, err := Clients(cfg, o.Getenv)
+	clients, err := Clients(cfg, o.Getenv, o.Logger)
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -60,7 +61,8 @@ type Batcher[T any] struct {
 	closeOnce sync.Once
 	closeMu   sync.RWMutex
 	isClosed  bool
-	maxItems  chan int // lowers MaxItems at run time (endpoint said 413)
+	limit     atomic.Int64  // the batch size now, ≤ p.MaxItems (an endpoint said 413, then grew back)
+	maxItems  chan struct{} // wakes run to read limit
 }
 
 // New starts a batcher. ctx is passed to send; cancel it only to abandon
@@ -85,8 +87,9 @@ func New[T any](ctx context.Context, p Policy, size func(T) int, send SendFunc[T
 		closing:  make(chan struct{}),
 		drain:    make(chan struct{}),
 		stopped:  make(chan struct{}),
-		maxItems: make(chan int, 1),
+		maxItems: make(chan struct{}, 1),
 	}
+	b.limit.Store(int64(p.MaxItems))
 	go b.run()
 	return b
 }
@@ -119,11 +122,18 @@ func (b *Batcher[T]) Add(ctx context.Context, item T) error {
 // LowerMaxItems reduces the batch size limit (never below 1), e.g. after an
 // endpoint rejected a batch as too large.
 func (b *Batcher[T]) LowerMaxItems(n int) {
-	if n < 1 {
-		n = 1
+	if n < int(b.limit.Load()) {
+		b.SetMaxItems(n)
 	}
+}
+
+// SetMaxItems sets the batch size limit, between 1 and Policy.MaxItems:
+// lowered when an endpoint refuses a batch as too large, raised again as
+// batches succeed. The latest call wins.
+func (b *Batcher[T]) SetMaxItems(n int) {
+	b.limit.Store(int64(max(1, min(n, b.p.MaxItems))))
 	select {
-	case b.maxItems <- n:
+	case b.maxItems <- struct{}{}:
 	default:
 	}
 }
@@ -252,10 +262,8 @@ func (b *Batcher[T]) run() {
 		case <-b.done:
 			inFlight--
 		case <-timerC:
-		case n := <-b.maxItems:
-			if n < maxItems {
-				maxItems = n
-			}
+		case <-b.maxItems:
+			maxItems = int(b.limit.Load())
 		case <-drain:
 			drain = nil
 			draining = true

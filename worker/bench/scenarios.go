@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/chorusml/chorus/sources/memsource"
 	"github.com/chorusml/chorus/worker"
 	"github.com/chorusml/chorus/worker/app"
@@ -207,7 +209,7 @@ tenants: [{name: "*", pipeline: p}]
 			stop()
 			return nil, err
 		}
-		clients, err := app.Clients(cfg, nil)
+		clients, err := app.Clients(cfg, nil, zerolog.Nop())
 		if err != nil {
 			stop()
 			return nil, err
@@ -288,7 +290,7 @@ func Trickle(ctx context.Context, o Options) (*TrickleResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	base, err := app.Clients(cfg, nil)
+	base, err := app.Clients(cfg, nil, zerolog.Nop())
 	if err != nil {
 		return nil, err
 	}

@@ -177,9 +177,21 @@ type Model struct {
 	RemoteName string `yaml:"remote_name"` // default Name
 	Version    string `yaml:"version"`     // pin a version, where the protocol can
 	// Protocol is one of: open-inference, vertex, tei.
-	Protocol string   `yaml:"protocol"`
-	URL      string   `yaml:"url"`
-	Labels   []string `yaml:"labels"`
+	Protocol string `yaml:"protocol"`
+	// URL is the server's base URL (vertex: the full ":predict" URL may be
+	// given). Userinfo in it is sent as basic auth and never printed.
+	URL    string   `yaml:"url"`
+	Labels []string `yaml:"labels"`
+	// StrictLabels refuses a response scoring a label not in Labels; by
+	// default such labels are dropped and logged once.
+	StrictLabels bool `yaml:"strict_labels"`
+	// MaxResponseBytes bounds one response body; default 8MiB, at most
+	// 64MiB. A model holds at most max_in_flight such bodies at once.
+	MaxResponseBytes int `yaml:"max_response_bytes"`
+	// Protocol-specific settings; only the block of Protocol may be set.
+	OpenInference OpenInference `yaml:"open_inference"`
+	Vertex        Vertex        `yaml:"vertex"`
+	TEI           TEI           `yaml:"tei"`
 	// Tenants lists the tenants this model serves; empty means all.
 	Tenants     []string      `yaml:"tenants"`
 	Batch       ModelBatch    `yaml:"batch"`
@@ -209,6 +221,10 @@ type Retry struct {
 	// MaxElapsed bounds the time spent on one request including retries;
 	// default 30s.
 	MaxElapsed time.Duration `yaml:"max_elapsed"`
+	// MaxRetryAfter caps the wait a server may ask for with Retry-After
+	// or google.rpc.RetryInfo; default 10s. A wait that would end past
+	// max_elapsed ends the retries instead.
+	MaxRetryAfter time.Duration `yaml:"max_retry_after"`
 }
 
 // Breaker opens after consecutive failures so a dead model fails fast.
@@ -228,6 +244,10 @@ type Auth struct {
 	HeadersEnv map[string]string `yaml:"headers_env"`
 	// Headers are sent as is (non-secret headers only).
 	Headers map[string]string `yaml:"headers"`
+	// Google uses Application Default Credentials (OAuth2 tokens,
+	// refreshed before they expire). Default: on for a url whose host ends
+	// in aiplatform.googleapis.com, off elsewhere.
+	Google *bool `yaml:"google"`
 }
 
 // TLS configures HTTPS to an endpoint.

@@ -39,6 +39,8 @@ const (
 	defaultRetryInitial    = 100 * time.Millisecond
 	defaultRetryMax        = 2 * time.Second
 	defaultRetryMaxElapsed = 30 * time.Second
+	defaultMaxRetryAfter   = 10 * time.Second
+	defaultMaxResponse     = 8 << 20
 
 	defaultWeight            = 1
 	defaultPositiveLabel     = "positive"
@@ -114,6 +116,15 @@ func (c *Config) ApplyDefaults() {
 		retryDefaults(&m.Retry)
 		setDefault(&m.Breaker.Failures, defaultBreakerFailures)
 		setDefault(&m.Breaker.Cooldown, defaultBreakerCooldown)
+		setDefault(&m.MaxResponseBytes, defaultMaxResponse)
+		switch m.Protocol {
+		case "open-inference":
+			m.OpenInference.applyDefaults(m)
+		case "vertex":
+			m.Vertex.applyDefaults(m)
+		case "tei":
+			m.TEI.applyDefaults(m)
+		}
 	}
 
 	// Quorum stays 0 ("all"): how many models a job gets depends on its
@@ -143,6 +154,7 @@ func retryDefaults(r *Retry) {
 	setDefault(&r.Backoff.Initial, defaultRetryInitial)
 	setDefault(&r.Backoff.Max, defaultRetryMax)
 	setDefault(&r.MaxElapsed, defaultRetryMaxElapsed)
+	setDefault(&r.MaxRetryAfter, defaultMaxRetryAfter)
 }
 
 func refDefaults(refs []ModelRef) {

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // wildcardTenant routes every tenant not listed by name.
@@ -195,10 +197,12 @@ func (v *validator) checkModel(i int, m *Model) {
 	}
 	v.enum(p+".protocol", m.Protocol, []string{"open-inference", "vertex", "tei"})
 	if v.required(p+".url", m.URL) {
-		if u, err := url.Parse(m.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			v.addf(p+".url", "%q is not an absolute http(s) URL", m.URL)
+		if u, err := url.Parse(m.URL); err != nil {
+			v.addf(p+".url", "not a URL")
+		} else if u.User = nil; (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			v.addf(p+".url", "%q is not an absolute http(s) URL", u.String())
 		} else if u.Scheme == "http" && m.TLS != (TLS{}) {
-			v.addf(p+".tls", "set, but url %q is not https", m.URL)
+			v.addf(p+".tls", "set, but url %q is not https", u.String())
 		}
 	}
 	v.labels(p+".labels", m.Labels)
@@ -223,6 +227,47 @@ func (v *validator) checkModel(i int, m *Model) {
 	if t := m.TLS; (t.CertFile == "") != (t.KeyFile == "") {
 		v.addf(p+".tls", "cert_file and key_file must be set together")
 	}
+	if m.MaxResponseBytes < 1 || m.MaxResponseBytes > maxResponseBytes {
+		v.addf(p+".max_response_bytes", "%d is outside 1..%d (64MiB)", m.MaxResponseBytes, maxResponseBytes)
+	}
+	v.version(p+".version", m.Version)
+	blocks := []struct {
+		protocol, field string
+		set         bool
+	}{
+		{"open-inference", "open_inference", !m.OpenInference.isZero()},
+		{"vertex", "vertex", !m.Vertex.isZero()},
+		{"tei", "tei", !m.TEI.isZero()},
+	}
+	for _, b := range blocks {
+		if b.set && m.Protocol != b.protocol {
+			v.addf(p+"."+b.field, "set, but protocol is %q: this block is for protocol %s", m.Protocol, b.protocol)
+		}
+	}
+	switch m.Protocol {
+	case "open-inference":
+		m.OpenInference.check(v, p+".open_inference", m)
+	case "vertex":
+		m.Vertex.check(v, p+".vertex", m)
+	case "tei":
+		m.TEI.check(v, p+".tei", m)
+	}
+}
+
+// maxResponseBytes bounds models[].max_response_bytes.
+const maxResponseBytes = 64 << 20
+
+// maxNameBytes bounds labels and versions, which go into every row.
+const maxNameBytes = 128
+
+// version checks a model version: written into rows and request paths, so
+// bounded and printable.
+func (v *validator) version(p, s string) {
+	if len(s) > maxNameBytes {
+		v.addf(p, "%d bytes, at most %d", len(s), maxNameBytes)
+	} else if strings.IndexFunc(s, unicode.IsControl) >= 0 || !utf8.ValidString(s) {
+		v.addf(p, "holds control characters or invalid UTF-8")
+	}
 }
 
 // model returns the configured model of that name, or nil.
@@ -243,6 +288,10 @@ func (v *validator) labels(p string, labels []string) {
 		lp := fmt.Sprintf("%s[%d]", p, j)
 		if strings.TrimSpace(l) == "" {
 			v.addf(lp, "empty label")
+			continue
+		}
+		if len(l) > maxNameBytes || strings.IndexFunc(l, unicode.IsControl) >= 0 || !utf8.ValidString(l) {
+			v.addf(lp, "label must be at most %d bytes of printable UTF-8", maxNameBytes)
 			continue
 		}
 		if k, dup := seen[l]; dup {
@@ -435,6 +484,7 @@ func (v *validator) retry(p string, r Retry) {
 	v.positive(p+".max_attempts", r.MaxAttempts)
 	v.backoff(p+".backoff", r.Backoff)
 	v.positiveDuration(p+".max_elapsed", r.MaxElapsed)
+	v.nonNegativeDuration(p+".max_retry_after", r.MaxRetryAfter)
 }
 
 func (v *validator) backoff(p string, b Backoff) {

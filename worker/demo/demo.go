@@ -120,7 +120,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	fmt.Fprintf(o.Out, "Chorus demo: %d messages of customer feedback on Pub/Sub (pstest, in-process), %d reference models (trained in %s) on http://%s\n",
 		published, len(models), trained.Round(time.Millisecond), ln.Addr())
 
-	clients, err := app.Clients(cfg, nil)
+	clients, err := app.Clients(cfg, nil, zerolog.Nop())
 	if err != nil {
 		return nil, err
 	}

@@ -30,6 +30,12 @@ const (
 	InvalidInput
 	// Canceled: the caller gave up (context canceled or shutdown).
 	Canceled
+	// Misconfigured: the remote side and Chorus's config disagree in a way
+	// no retry can fix (a wrong tensor name, an unknown label set, 401,
+	// 404). Every call fails the same way until someone changes one side,
+	// so the caller stops calling and says what to fix instead of cycling
+	// the work through retries and redeliveries.
+	Misconfigured
 )
 
 func (k Kind) String() string {
@@ -42,6 +48,8 @@ func (k Kind) String() string {
 		return "invalid_input"
 	case Canceled:
 		return "canceled"
+	case Misconfigured:
+		return "misconfigured"
 	default:
 		return "unknown"
 	}

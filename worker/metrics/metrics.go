@@ -41,6 +41,10 @@ type Metrics struct {
 	EndpointSeconds *prometheus.CounterVec // model, tenant
 	// EndpointUp is 1 while the model's circuit breaker is closed.
 	EndpointUp *prometheus.GaugeVec // model
+	// ModelMisconfigured is 1 while the model cannot be used until its
+	// config or server changes, with the reason (incompatible,
+	// unauthorized, not_found, not_implemented, redirect).
+	ModelMisconfigured *prometheus.GaugeVec // model, reason
 	// MessageAge is publish → receive, where the source reports the
 	// publish time; BacklogAge is the latest such age, how far behind the
 	// broker's head this worker reads.
@@ -100,6 +104,9 @@ func New(reg prometheus.Registerer) *Metrics {
 		EndpointUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "chorus_endpoint_up", Help: "1 while the model endpoint's circuit breaker is closed, 0 while open."},
 			[]string{"model"}),
+		ModelMisconfigured: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "chorus_model_misconfigured", Help: "1 while the model and its server disagree in a way no retry fixes (reason says how); its jobs wait or go partial."},
+			[]string{"model", "reason"}),
 		MessageAge: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "chorus_message_age_seconds", Help: "Time from publish to receive, where the source reports the publish time.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 4, 12)}), // 10ms … ~12h
@@ -110,7 +117,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		reg.MustRegister(m.MessagesReceived, m.MessagesAcked, m.MessagesNacked, m.DeliveryAttempts,
 			m.Jobs, m.DeadLetters, m.InFlightMessages, m.InFlightJobs, m.BatchSize, m.BatchFill,
 			m.EndpointLatency, m.EndpointErrors, m.EndpointItems, m.ModelsFailed, m.SinkRows,
-			m.SinkLatency, m.JobLatency, m.EndpointSeconds, m.EndpointUp, m.MessageAge, m.BacklogAge)
+			m.SinkLatency, m.JobLatency, m.EndpointSeconds, m.EndpointUp, m.ModelMisconfigured, m.MessageAge, m.BacklogAge)
 	}
 	return m
 }

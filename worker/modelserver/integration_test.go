@@ -108,7 +108,7 @@ func TestFaultsThroughAdapters(t *testing.T) {
 		{name: "400", fault: modelserver.Fault{Status: 400},
 			want: errkind.Error{Kind: errkind.Permanent, Reason: "bad_request"}},
 		{name: "401", fault: modelserver.Fault{Status: 401},
-			want: errkind.Error{Kind: errkind.Permanent, Reason: "unauthorized"}},
+			want: errkind.Error{Kind: errkind.Misconfigured, Reason: "unauthorized"}},
 		{name: "batch too large", opts: modelserver.Options{MaxBatch: 2},
 			want: errkind.Error{Kind: errkind.Permanent, Reason: "batch_too_large"}},
 		{name: "NaN", fault: modelserver.Fault{NaN: true},
@@ -117,8 +117,9 @@ func TestFaultsThroughAdapters(t *testing.T) {
 			want: errkind.Error{Kind: errkind.Retryable, Reason: "bad_response"}},
 		{name: "wrong count", fault: modelserver.Fault{WrongCount: true},
 			want: errkind.Error{Kind: errkind.Retryable, Reason: "bad_response"}},
-		{name: "unknown label", fault: modelserver.Fault{UnknownLabel: true},
-			want: errkind.Error{Kind: errkind.Retryable, Reason: "bad_response"}},
+		{name: "unknown label, strict", fault: modelserver.Fault{UnknownLabel: true},
+			spec: func(s *endpoint.Spec) { s.StrictLabels = true },
+			want: errkind.Error{Kind: errkind.Misconfigured, Reason: "incompatible"}},
 		{name: "garbage", fault: modelserver.Fault{Garbage: true},
 			want: errkind.Error{Kind: errkind.Retryable, Reason: "bad_response"}},
 		{name: "slow", fault: modelserver.Fault{Delay: time.Hour},
@@ -136,7 +137,7 @@ func TestFaultsThroughAdapters(t *testing.T) {
 			} else {
 				s.Name = "nope"
 			}
-		}, want: errkind.Error{Kind: errkind.Permanent, Reason: "not_found"}},
+		}, want: errkind.Error{Kind: errkind.Misconfigured, Reason: "not_found"}},
 	}
 	texts := []string{"a", "bb", "ccc"}
 	for _, a := range adapters() {
@@ -180,8 +181,8 @@ func TestVersionPinMismatch(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = c.Predict(ctx(t), []string{"a"})
-		if k, r := errkind.KindOf(err), errkind.ReasonOf(err); k != errkind.Permanent || r != "not_found" {
-			t.Errorf("pinned to a missing version: %v (%v %q), want permanent not_found", err, k, r)
+		if k, r := errkind.KindOf(err), errkind.ReasonOf(err); k != errkind.Misconfigured || r != "not_found" {
+			t.Errorf("pinned to a missing version: %v (%v %q), want misconfigured not_found", err, k, r)
 		}
 	}
 }

@@ -7,6 +7,7 @@ package retry
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -23,6 +24,10 @@ type Policy struct {
 	Initial, Max time.Duration
 	// MaxElapsed bounds the time spent retrying (0: only MaxAttempts).
 	MaxElapsed time.Duration
+	// MaxRetryAfter caps the wait a server may ask for (Retry-After,
+	// RetryInfo): a longer ask waits this long. 0 means Max. A wait that
+	// would end past MaxElapsed ends the retries instead.
+	MaxRetryAfter time.Duration
 }
 
 // Do runs fn until it succeeds, returns an error that is not retryable,
@@ -36,7 +41,7 @@ func Do(ctx context.Context, p Policy, br *Breaker, fn func(context.Context) err
 	eb.InitialInterval = orDefault(p.Initial, 100*time.Millisecond)
 	eb.MaxInterval = orDefault(p.Max, 2*time.Second)
 	eb.MaxElapsedTime = p.MaxElapsed
-	hinted := &hintBackOff{BackOff: eb}
+	hinted := &hintBackOff{BackOff: eb, cap: orDefault(p.MaxRetryAfter, eb.MaxInterval), maxElapsed: p.MaxElapsed, start: time.Now()}
 	var b backoff.BackOff = backoff.WithMaxRetries(hinted, uint64(p.MaxAttempts-1))
 	b = backoff.WithContext(b, ctx)
 
@@ -70,19 +75,28 @@ func orDefault(d, def time.Duration) time.Duration {
 	return d
 }
 
-// hintBackOff waits at least as long as the server asked (Retry-After).
+// hintBackOff waits at least as long as the server asked (Retry-After),
+// up to cap, and never past maxElapsed: a server asking for a day must not
+// hold a batch, or the slot it sits in, for a day.
 type hintBackOff struct {
 	backoff.BackOff
-	hint time.Duration
+	hint       time.Duration
+	cap        time.Duration
+	maxElapsed time.Duration
+	start      time.Time
 }
 
 func (h *hintBackOff) NextBackOff() time.Duration {
 	d := h.BackOff.NextBackOff()
-	if d != backoff.Stop && h.hint > d {
-		d = h.hint
-	}
+	hint := min(h.hint, h.cap)
 	h.hint = 0
-	return d
+	if d == backoff.Stop || hint <= d {
+		return d
+	}
+	if h.maxElapsed > 0 && time.Since(h.start)+hint > h.maxElapsed {
+		return backoff.Stop
+	}
+	return hint
 }
 
 // ErrOpen is returned (wrapped as Retryable, reason "breaker_open") while a
@@ -101,7 +115,8 @@ type Breaker struct {
 	run      int // consecutive failures
 	openedAt time.Time
 	open     bool
-	trial    bool // a half-open trial is in progress
+	trial    bool  // a half-open trial is in progress
+	cause    error // the Misconfigured error that opened it, if one did
 }
 
 // NewBreaker returns a breaker, or nil (never opens) when failures ≤ 0.
@@ -126,6 +141,9 @@ func (b *Breaker) Allow() error {
 		b.trial = true
 		return nil
 	}
+	if b.cause != nil {
+		return &errkind.Error{Kind: errkind.Misconfigured, Reason: errkind.ReasonOf(b.cause), Err: fmt.Errorf("%w: %w", ErrOpen, b.cause)}
+	}
 	return errkind.New(errkind.Retryable, "breaker_open", ErrOpen)
 }
 
@@ -139,15 +157,33 @@ func (b *Breaker) Record(err error) {
 	defer b.mu.Unlock()
 	switch {
 	case err == nil:
-		b.run, b.open, b.trial = 0, false, false
+		b.run, b.open, b.trial, b.cause = 0, false, false, nil
+	case errkind.KindOf(err) == errkind.Misconfigured:
+		// Every call will fail the same way: stop calling now, and let a
+		// trial through after the cooldown to see whether it was fixed.
+		b.open, b.trial, b.openedAt, b.cause = true, false, b.now(), err
 	case errkind.IsRetryable(err) && errkind.KindOf(err) != errkind.Canceled:
 		b.run++
 		if b.trial || b.run >= b.failures {
-			b.open, b.trial, b.openedAt = true, false, b.now()
+			b.open, b.trial, b.openedAt, b.cause = true, false, b.now(), nil
 		}
 	default:
 		b.trial = false
 	}
+}
+
+// Cause returns the Misconfigured error that holds the breaker open, or
+// nil when it is closed or was opened by transient failures.
+func (b *Breaker) Cause() error {
+	if b == nil {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.open {
+		return nil
+	}
+	return b.cause
 }
 
 // Open reports whether the breaker is open now (for readiness and metrics).

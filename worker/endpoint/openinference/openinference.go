@@ -156,6 +156,9 @@ func (c *Client) decode(b []byte, id string, n int) (*endpoint.Result, error) {
 	if got != n*l {
 		return nil, httpx.BadResponse("output %q has %d values for shape [%d %d]", OutputName, got, n, l)
 	}
+	if err := httpx.CheckVersion(version); err != nil {
+		return nil, err
+	}
 	return &endpoint.Result{Scores: scores, Version: version}, nil
 }
 

@@ -28,6 +28,17 @@ func protocol() adaptertest.Protocol {
 			return string(b)
 		},
 		OKBody: okBody,
+		BatchTooLarge: func(limit, _ int) (int, string) {
+			return 400, fmt.Sprintf(`{"error":"inference request batch-size must be <= %d for 'sentiment'"}`, limit)
+		},
+		InvalidInput: func(msg string) (int, string) {
+			b, _ := json.Marshal(map[string]string{"error": msg})
+			return 400, string(b)
+		},
+		OKBodyVersion: func(n int, v string) (string, http.Header) {
+			vb, _ := json.Marshal(v)
+			return strings.Replace(okBody(n), `"model_version":"3"`, `"model_version":`+string(vb), 1), nil
+		},
 	}
 }
 

@@ -76,7 +76,7 @@ func (c *Client) decode(b []byte, h http.Header, n int) (*endpoint.Result, error
 		return nil, httpx.BadResponse("predict response is not an array: %q", b[:min(len(b), 64)])
 	}
 	scores, _ := httpx.NewScores(n, c.labels.Len())
-	seen := make([]bool, c.labels.Len())
+	m := c.labels.Matcher()
 	got := 0
 	for s.More() {
 		if got >= n {
@@ -87,9 +87,9 @@ func (c *Client) decode(b []byte, h http.Header, n int) (*endpoint.Result, error
 			// is a list of lists.
 			return nil, httpx.BadResponse("prediction %d is not a list: %q", got, s.Snippet(32))
 		}
-		clear(seen)
+		m.Row(scores[got])
 		for s.More() {
-			if err := c.readLabel(s, scores[got], seen); err != nil {
+			if err := c.readLabel(s, m); err != nil {
 				return nil, httpx.Wrap(err, "prediction %d", got)
 			}
 		}
@@ -98,11 +98,18 @@ func (c *Client) decode(b []byte, h http.Header, n int) (*endpoint.Result, error
 	if err := httpx.CheckCount(got, n); err != nil {
 		return nil, err
 	}
-	return &endpoint.Result{Scores: scores, Version: h.Get(VersionHeader)}, nil
+	if err := m.Done(); err != nil {
+		return nil, err
+	}
+	v := h.Get(VersionHeader)
+	if err := httpx.CheckVersion(v); err != nil {
+		return nil, err
+	}
+	return &endpoint.Result{Scores: scores, Version: v}, nil
 }
 
 // readLabel reads one {"label": ..., "score": ...} into row.
-func (c *Client) readLabel(s *jsonscan.Scanner, row []float64, seen []bool) error {
+func (c *Client) readLabel(s *jsonscan.Scanner, m *httpx.Matcher) error {
 	if !s.Object() {
 		return httpx.BadResponse("not an object: %q", s.Snippet(32))
 	}
@@ -129,5 +136,5 @@ func (c *Client) readLabel(s *jsonscan.Scanner, row []float64, seen []bool) erro
 	if !hasLabel || !hasScore {
 		return httpx.BadResponse("want a string label and a number score")
 	}
-	return c.labels.Fill(row, seen, label, score)
+	return m.Set(label, score)
 }

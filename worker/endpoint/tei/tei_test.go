@@ -2,6 +2,7 @@ package tei_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -25,6 +26,16 @@ func protocol() adaptertest.Protocol {
 			return string(b)
 		},
 		OKBody: okBody,
+		BatchTooLarge: func(limit, n int) (int, string) {
+			return 422, fmt.Sprintf(`{"error":"batch size %d > maximum allowed batch size %d","error_type":"validation"}`, n, limit)
+		},
+		InvalidInput: func(msg string) (int, string) {
+			b, _ := json.Marshal(map[string]string{"error": msg, "error_type": "validation"})
+			return 422, string(b)
+		},
+		OKBodyVersion: func(n int, v string) (string, http.Header) {
+			return okBody(n), http.Header{"X-Model-Version": {v}}
+		},
 	}
 }
 

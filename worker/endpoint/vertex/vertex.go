@@ -82,7 +82,7 @@ func (c *Client) decode(b []byte, n int) (*endpoint.Result, error) {
 		return nil, httpx.BadResponse("predict response is not an object: %q", b[:min(len(b), 64)])
 	}
 	scores, _ := httpx.NewScores(n, c.labels.Len())
-	seen := make([]bool, c.labels.Len())
+	m := c.labels.Matcher()
 	var version string
 	got := 0
 	for {
@@ -101,8 +101,8 @@ func (c *Client) decode(b []byte, n int) (*endpoint.Result, error) {
 				if got >= n {
 					return nil, httpx.BadResponse("more than %d predictions for %d instances", n, n)
 				}
-				clear(seen)
-				if err := c.readPrediction(s, scores[got], seen); err != nil {
+				m.Row(scores[got])
+				if err := c.readPrediction(s, m); err != nil {
 					return nil, httpx.Wrap(err, "prediction %d", got)
 				}
 				got++
@@ -113,13 +113,19 @@ func (c *Client) decode(b []byte, n int) (*endpoint.Result, error) {
 	if err := httpx.CheckCount(got, n); err != nil {
 		return nil, err
 	}
+	if err := m.Done(); err != nil {
+		return nil, err
+	}
+	if err := httpx.CheckVersion(version); err != nil {
+		return nil, err
+	}
 	return &endpoint.Result{Scores: scores, Version: version}, nil
 }
 
 // readPrediction reads one AutoML classification result into row. Its
 // ids are left out: they are int64s written as strings and add nothing
 // the display names do not say.
-func (c *Client) readPrediction(s *jsonscan.Scanner, row []float64, seen []bool) error {
+func (c *Client) readPrediction(s *jsonscan.Scanner, m *httpx.Matcher) error {
 	if !s.Object() {
 		return httpx.BadResponse("not an object: %q", s.Snippet(32))
 	}
@@ -161,7 +167,7 @@ func (c *Client) readPrediction(s *jsonscan.Scanner, row []float64, seen []bool)
 		if !ok {
 			return httpx.BadResponse("confidences[%d] is not a number: %q", i, cs.Snippet(16))
 		}
-		if err := c.labels.Fill(row, seen, label, v); err != nil {
+		if err := m.Set(label, v); err != nil {
 			return err
 		}
 	}

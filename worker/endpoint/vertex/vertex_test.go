@@ -27,6 +27,17 @@ func protocol() adaptertest.Protocol {
 			return string(b)
 		},
 		OKBody: okBody,
+		BatchTooLarge: func(limit, n int) (int, string) {
+			return 413, fmt.Sprintf(`{"error":{"code":413,"message":"batch size %d exceeds max_batch_size %d","status":"INVALID_ARGUMENT"}}`, n, limit)
+		},
+		InvalidInput: func(msg string) (int, string) {
+			b, _ := json.Marshal(map[string]any{"error": map[string]any{"code": 400, "message": msg, "status": "INVALID_ARGUMENT"}})
+			return 400, string(b)
+		},
+		OKBodyVersion: func(n int, v string) (string, http.Header) {
+			vb, _ := json.Marshal(v)
+			return strings.Replace(okBody(n), `"modelVersionId":"2"`, `"modelVersionId":`+string(vb), 1), nil
+		},
 	}
 }
 

@@ -21,6 +21,18 @@ import (
 
 // Protocol describes the adapter under test.
 type Protocol struct {
+	// BatchTooLarge is the server's own answer to a batch of n over its
+	// limit (status and body), e.g. TEI's 422 or Triton's 400.
+	BatchTooLarge func(limit, n int) (status int, body string)
+	// InvalidInput is the server's own answer to a request holding a text
+	// it refuses (status and body).
+	InvalidInput func(msg string) (status int, body string)
+	// OKBodyVersion is a valid 200 body for n instances reporting version
+	// (in the body or in headers, as the protocol does).
+	OKBodyVersion func(n int, version string) (body string, h http.Header)
+	// Misconfigured are real answers that mean the config and the server
+	// disagree; each must be classified errkind.Misconfigured.
+	Misconfigured []Reply
 	// New builds a client; the spec's URL points at a test server.
 	New func(endpoint.Spec) (endpoint.Client, error)
 	// Path is the request path the client must POST to for spec.
@@ -29,6 +41,14 @@ type Protocol struct {
 	ErrorBody func(status int, msg string) string
 	// OKBody is a valid 200 body scoring n instances.
 	OKBody func(n int) string
+}
+
+// Reply is one canned server answer.
+type Reply struct {
+	Name   string
+	Status int
+	Header http.Header
+	Body   string
 }
 
 // Labels is the label set the common cases use.
@@ -67,8 +87,10 @@ func Check(t *testing.T, err error, want Want) {
 // Secret is the auth token the cases send; it must never show in an error.
 const Secret = "Bearer s3cr3t-t0ken"
 
-// Run runs the common cases against p.
+// Run runs the common cases against p, then RunSemantics: one entry point,
+// so an adapter cannot pass the suite without its error semantics.
 func Run(t *testing.T, p Protocol) {
+	t.Run("semantics", func(t *testing.T) { RunSemantics(t, p) })
 	texts := []string{"great", "awful"}
 	statusCases := []struct {
 		name   string
@@ -88,9 +110,11 @@ func Run(t *testing.T, p Protocol) {
 		{"413", 413, nil, p.ErrorBody(413, "batch size 2 > maximum allowed batch size 1"), Want{errkind.Permanent, "batch_too_large", 0}},
 		{"400", 400, nil, p.ErrorBody(400, "bad input"), Want{errkind.Permanent, "bad_request", 0}},
 		{"422", 422, nil, p.ErrorBody(422, "tokenization error"), Want{errkind.Permanent, "bad_request", 0}},
-		{"401", 401, nil, p.ErrorBody(401, "no"), Want{errkind.Permanent, "unauthorized", 0}},
-		{"403", 403, nil, p.ErrorBody(403, "no"), Want{errkind.Permanent, "unauthorized", 0}},
-		{"404", 404, nil, p.ErrorBody(404, "model not found"), Want{errkind.Permanent, "not_found", 0}},
+		{"401", 401, nil, p.ErrorBody(401, "no"), Want{errkind.Misconfigured, "unauthorized", 0}},
+		{"403", 403, nil, p.ErrorBody(403, "no"), Want{errkind.Misconfigured, "unauthorized", 0}},
+		{"404", 404, nil, p.ErrorBody(404, "model not found"), Want{errkind.Misconfigured, "not_found", 0}},
+		{"501", 501, nil, p.ErrorBody(501, "not implemented"), Want{errkind.Misconfigured, "not_implemented", 0}},
+		{"307", 307, map[string]string{"Location": "http://elsewhere.example/v2"}, "", Want{errkind.Misconfigured, "redirect", 0}},
 		{"200 bad json", 200, nil, `{"outputs": [`, Want{errkind.Retryable, "bad_response", 0}},
 		{"200 empty", 200, nil, ``, Want{errkind.Retryable, "bad_response", 0}},
 		{"200 html", 200, nil, `<html>hello</html>`, Want{errkind.Retryable, "bad_response", 0}},

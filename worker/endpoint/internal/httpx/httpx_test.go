@@ -51,11 +51,16 @@ func TestStatusError(t *testing.T) {
 		{408, "2", ``, errkind.Retryable, "timeout", 2 * time.Second, "HTTP 408"},
 		{413, "5", `{"error":"batch too large"}`, errkind.Permanent, "batch_too_large", 0, "batch too large"},
 		{400, "", `{"error":"bad"}`, errkind.Permanent, "bad_request", 0, "bad"},
-		{401, "", ``, errkind.Permanent, "unauthorized", 0, "HTTP 401"},
-		{403, "", ``, errkind.Permanent, "unauthorized", 0, "HTTP 403"},
-		{404, "", `{"error":"model x not found"}`, errkind.Permanent, "not_found", 0, "not found"},
+		{401, "", ``, errkind.Misconfigured, "unauthorized", 0, "HTTP 401"},
+		{403, "", ``, errkind.Misconfigured, "unauthorized", 0, "HTTP 403"},
+		{404, "", `{"error":"model x not found"}`, errkind.Misconfigured, "not_found", 0, "not found"},
+		{501, "", ``, errkind.Misconfigured, "not_implemented", 0, "HTTP 501"},
 		{424, "", `{"error":"Inference failed","error_type":"backend"}`, errkind.Retryable, "inference_failed", 0, "Inference failed"},
-		{302, "", ``, errkind.Retryable, "bad_response", 0, "HTTP 302"},
+		{302, "", ``, errkind.Misconfigured, "redirect", 0, "redirect"},
+		{422, "", `{"error":"batch size 64 > maximum allowed batch size 32","error_type":"validation"}`, errkind.Permanent, "batch_too_large", 0, "maximum allowed"},
+		{400, "", `{"error":"inference request batch-size must be <= 8 for 'm'"}`, errkind.Permanent, "batch_too_large", 0, "<= 8"},
+		{429, "", `{"error":{"code":429,"message":"Quota exceeded","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"1.5s"}]}}`, errkind.Retryable, "rate_limited", 1500 * time.Millisecond, "Quota exceeded"},
+		{400, "", "{\"error\":\"bad\nforged line\"}", errkind.Permanent, "bad_request", 0, `bad\nforged`},
 	}
 	now := time.Now()
 	for _, tc := range tests {
@@ -76,6 +81,34 @@ func TestStatusError(t *testing.T) {
 		if !strings.Contains(err.Error(), tc.msg) {
 			t.Errorf("%d: error %q does not contain %q", tc.status, err, tc.msg)
 		}
+	}
+}
+
+func TestBatchSizeLimit(t *testing.T) {
+	for _, tc := range []struct {
+		msg  string
+		want int
+	}{
+		{"batch size 64 > maximum allowed batch size 32", 32},
+		{"inference request batch-size must be <= 8 for 'sentiment'", 8},
+		{"input batch size 100 exceeds max_batch_size 16", 16},
+		{"tokenization error", 0},
+	} {
+		got, _ := BatchSizeLimit(tc.msg)
+		if got != tc.want {
+			t.Errorf("BatchSizeLimit(%q) = %d, want %d", tc.msg, got, tc.want)
+		}
+	}
+}
+
+func TestTruncate(t *testing.T) {
+	long := strings.Repeat("é", 300)
+	got := truncate(long)
+	if len(got) > errorText+len("…") || !strings.HasSuffix(got, "…") {
+		t.Errorf("truncate of %d bytes gave %d bytes", len(long), len(got))
+	}
+	if got := truncate("a\x00b\nc"); got != `a\x00b\nc` {
+		t.Errorf("control characters not escaped: %q", got)
 	}
 }
 

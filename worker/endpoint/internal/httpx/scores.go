@@ -2,6 +2,11 @@ package httpx
 
 import (
 	"math"
+	"strings"
+	"sync"
+
+	"github.com/chorusml/chorus/worker/endpoint"
+	"github.com/chorusml/chorus/worker/errkind"
 )
 
 // slack absorbs float32 rounding: a softmax computed in FP32 can come out
@@ -29,19 +34,28 @@ func NewScores(n, l int) (rows [][]float64, flat []float64) {
 
 // Labels maps label names to their index in the spec's label order.
 type Labels struct {
-	names []string
-	index map[string]int
+	model  string
+	names  []string
+	index  map[string]int
+	strict bool
+	warn   func(string)
+	once   sync.Once
 }
 
-// NewLabels checks the spec's label set: non-empty, no blanks or repeats.
-func NewLabels(model string, names []string) (*Labels, error) {
+// NewLabels checks the spec's label set: non-empty, no blanks or repeats,
+// each within endpoint.MaxLabelBytes.
+func NewLabels(spec endpoint.Spec) (*Labels, error) {
+	model, names := spec.Name, spec.Labels
 	if len(names) == 0 {
 		return nil, SpecError("model %q: no labels", model)
 	}
-	l := &Labels{names: names, index: make(map[string]int, len(names))}
+	l := &Labels{model: model, names: names, index: make(map[string]int, len(names)), strict: spec.StrictLabels, warn: spec.Warn}
 	for i, n := range names {
 		if n == "" {
 			return nil, SpecError("model %q: empty label at %d", model, i)
+		}
+		if len(n) > endpoint.MaxLabelBytes {
+			return nil, SpecError("model %q: label %d is over %d bytes", model, i, endpoint.MaxLabelBytes)
 		}
 		if _, dup := l.index[n]; dup {
 			return nil, SpecError("model %q: label %q twice", model, n)
@@ -54,24 +68,90 @@ func NewLabels(model string, names []string) (*Labels, error) {
 // Len is the number of labels.
 func (l *Labels) Len() int { return len(l.names) }
 
-// Fill sets row[index(label)] = score for one label an endpoint returned.
-// An unknown label, a repeated one or a bad score is a bad response.
-// seen tracks labels already set in this row, so it must start at zero
-// for each row and have Len bits. label is bytes so that the lookup does
-// not allocate.
-func (l *Labels) Fill(row []float64, seen []bool, label []byte, score float64) error {
-	j, ok := l.index[string(label)]
-	if !ok {
-		return BadResponse("unknown label %q", label)
+// Names is the configured label set, in order.
+func (l *Labels) Names() []string { return l.names }
+
+// Index returns label's position, or -1. label is bytes so that the
+// lookup does not allocate.
+func (l *Labels) Index(label []byte) int {
+	if j, ok := l.index[string(label)]; ok {
+		return j
 	}
-	if seen[j] {
+	return -1
+}
+
+// Matcher fills one response's rows by label name and remembers what it
+// saw, so that a response whose labels are none of the configured ones is
+// a misconfiguration, never a batch of zero rows.
+type Matcher struct {
+	l        *Labels
+	seen     []bool
+	row      []float64
+	returned int // labels the server returned
+	matched  int // of those, configured ones
+	unknown  []string
+}
+
+// Matcher starts matching one response.
+func (l *Labels) Matcher() *Matcher {
+	return &Matcher{l: l, seen: make([]bool, len(l.names))}
+}
+
+// Row starts the next prediction's row.
+func (m *Matcher) Row(row []float64) {
+	m.row = row
+	clear(m.seen)
+}
+
+// Set records one label and score the server returned for the current
+// row. A repeated label or a bad score is a bad response; an unknown label
+// is an error only for a strict spec, and otherwise dropped.
+func (m *Matcher) Set(label []byte, score float64) error {
+	m.returned++
+	j, ok := m.l.index[string(label)]
+	if !ok {
+		if m.l.strict {
+			return Misconfigured(endpoint.ReasonIncompatible, "model %q: server returned label %q, which is not in the configured labels (%s) and strict_labels is set", m.l.model, truncate(string(label)), m.l.list())
+		}
+		if len(m.unknown) < 8 {
+			m.unknown = append(m.unknown, truncate(string(label)))
+		}
+		return nil
+	}
+	if m.seen[j] {
 		return BadResponse("label %q twice in one prediction", label)
 	}
-	seen[j] = true
+	m.seen[j] = true
 	p, err := Prob(score)
 	if err != nil {
 		return err
 	}
-	row[j] = p
+	m.row[j] = p
+	m.matched++
 	return nil
 }
+
+// Done ends the response: an error when the server returned labels and not
+// one of them is configured. Dropped labels are reported once per client.
+func (m *Matcher) Done() error {
+	if m.returned > 0 && m.matched == 0 {
+		return Misconfigured(endpoint.ReasonIncompatible, "model %q: none of the server's labels (%s) is a configured label (%s): set labels to the server's label names", m.l.model, strings.Join(m.unknown, ", "), m.l.list())
+	}
+	if len(m.unknown) > 0 && m.l.warn != nil {
+		m.l.once.Do(func() {
+			m.l.warn("server scores labels that are not configured; they are dropped (set strict_labels to refuse them): " + strings.Join(m.unknown, ", "))
+		})
+	}
+	return nil
+}
+
+func (l *Labels) list() string {
+	const most = 8
+	if len(l.names) <= most {
+		return strings.Join(l.names, ", ")
+	}
+	return strings.Join(l.names[:most], ", ") + ", …"
+}
+
+// IsMisconfigured reports whether err is a Misconfigured error.
+func IsMisconfigured(err error) bool { return errkind.KindOf(err) == errkind.Misconfigured }
