@@ -233,7 +233,7 @@ func (v *validator) checkModel(i int, m *Model) {
 	v.version(p+".version", m.Version)
 	blocks := []struct {
 		protocol, field string
-		set         bool
+		set             bool
 	}{
 		{"open-inference", "open_inference", !m.OpenInference.isZero()},
 		{"vertex", "vertex", !m.Vertex.isZero()},
