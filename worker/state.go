@@ -209,7 +209,7 @@ func (w *Worker) finishJob(js *jobState) {
 			// dead-letter topic now, with the server's words.
 			m := &w.cfg.Models[js.route.Models[i]]
 			w.m.InFlightJobs.Dec()
-			w.deadLetter(js.msg, []deadJob{{raw: js.raw, err: fmt.Errorf("model %s: %w", m.Name, s.err), stage: "model", tenant: js.job.Tenant}})
+			w.deadLetter(js.msg, []deadJob{{raw: js.raw, err: fmt.Errorf("model %s: %w", m.Name, s.err), stage: "endpoint", tenant: js.job.Tenant}})
 			return
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -49,7 +50,10 @@ type harness struct {
 }
 
 type harnessOpts struct {
-	server   modelserver.Options
+	server modelserver.Options
+	// front, if set, wraps the model server's handler: a stand-in for a
+	// server behaviour the reference server does not have.
+	front    func(next http.Handler) http.Handler
 	topic    memsource.TopicOptions
 	edit     func(cfg *config.Config)
 	wrapSink func(s sinks.Sink) sinks.Sink
@@ -103,10 +107,16 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srvCtx, stopSrv := context.WithCancel(context.Background())
-	srvDone := make(chan struct{})
-	go func() { _ = h.srv.Serve(srvCtx, ln); close(srvDone) }()
-	t.Cleanup(func() { stopSrv(); <-srvDone })
+	if o.front != nil {
+		hs := &http.Server{Handler: o.front(h.srv.Handler())}
+		go func() { _ = hs.Serve(ln) }()
+		t.Cleanup(func() { hs.Close() })
+	} else {
+		srvCtx, stopSrv := context.WithCancel(context.Background())
+		srvDone := make(chan struct{})
+		go func() { _ = h.srv.Serve(srvCtx, ln); close(srvDone) }()
+		t.Cleanup(func() { stopSrv(); <-srvDone })
+	}
 
 	h.cfg = loadDemoConfig(t)
 	if o.edit != nil {

@@ -137,3 +137,67 @@ func TestBreaker(t *testing.T) {
 		t.Fatal("nil breaker must never open")
 	}
 }
+
+func TestRetryAfterIsCapped(t *testing.T) {
+	day := &errkind.Error{Kind: errkind.Retryable, Reason: "rate_limited", RetryAfter: 24 * time.Hour, Err: errors.New("429")}
+	tests := []struct {
+		name      string
+		policy    Policy
+		wantWaits int
+		wantMax   time.Duration
+		wantErr   bool
+	}{
+		{"capped by max_retry_after", Policy{MaxAttempts: 2, Initial: time.Microsecond, MaxRetryAfter: 5 * time.Millisecond}, 1, 5 * time.Millisecond, false},
+		{"capped by backoff max by default", Policy{MaxAttempts: 2, Initial: time.Microsecond, Max: 3 * time.Millisecond}, 1, 3 * time.Millisecond, false},
+		// A wait that would end past max_elapsed ends the retries at once
+		// rather than sleeping through the budget.
+		{"never past max_elapsed", Policy{MaxAttempts: 5, Initial: time.Microsecond, MaxElapsed: 50 * time.Millisecond, MaxRetryAfter: time.Hour}, 0, 0, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var waits []time.Duration
+			calls := 0
+			err := Do(context.Background(), tc.policy, nil, func(context.Context) error {
+				calls++
+				if calls == 1 {
+					return day
+				}
+				return nil
+			}, func(_ error, d time.Duration) { waits = append(waits, d) })
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err = %v, want error %v", err, tc.wantErr)
+			}
+			if len(waits) != tc.wantWaits {
+				t.Fatalf("waits = %v, want %d", waits, tc.wantWaits)
+			}
+			for _, w := range waits {
+				if w > tc.wantMax {
+					t.Errorf("waited %v, want at most %v", w, tc.wantMax)
+				}
+			}
+		})
+	}
+}
+
+func TestBreakerOpensAtOnceWhenMisconfigured(t *testing.T) {
+	now := time.Unix(0, 0)
+	b := NewBreaker(5, time.Second)
+	b.now = func() time.Time { return now }
+	mis := errkind.New(errkind.Misconfigured, "not_found", errors.New("HTTP 404"))
+	b.Record(mis)
+	if !b.Open() || b.Cause() == nil {
+		t.Fatal("one misconfiguration must open the breaker and name itself")
+	}
+	err := b.Allow()
+	if errkind.KindOf(err) != errkind.Misconfigured || errkind.ReasonOf(err) != "not_found" {
+		t.Errorf("Allow() = %v (%v %q), want the misconfiguration", err, errkind.KindOf(err), errkind.ReasonOf(err))
+	}
+	now = now.Add(time.Second)
+	if err := b.Allow(); err != nil {
+		t.Fatalf("no trial after the cooldown: %v", err)
+	}
+	b.Record(nil)
+	if b.Open() || b.Cause() != nil {
+		t.Error("a successful trial must close the breaker and clear the cause")
+	}
+}
