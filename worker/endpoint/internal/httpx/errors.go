@@ -82,8 +82,11 @@ func Truncate(s string) string { return truncate(s) }
 //   - TEI: "batch size 64 > maximum allowed batch size 32"
 //   - Triton: "inference request batch-size must be <= 8 for 'model'"
 //   - KServe/others: "batch size 64 exceeds max_batch_size 32"
+//   - TF Serving's batcher: "Task size 65 is larger than maximum input
+//     batch size 64"
 var batchSizeMessages = []*regexp.Regexp{
 	regexp.MustCompile(`maximum allowed batch size (\d+)`),
+	regexp.MustCompile(`larger than maximum input batch size (\d+)`),
 	regexp.MustCompile(`batch[-_ ]size must be <= ?(\d+)`),
 	regexp.MustCompile(`(?i)exceeds (?:the )?max(?:imum)?[-_ ]batch[-_ ]size(?: of)? (\d+)`),
 }

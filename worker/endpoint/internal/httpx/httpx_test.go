@@ -92,6 +92,7 @@ func TestBatchSizeLimit(t *testing.T) {
 		{"batch size 64 > maximum allowed batch size 32", 32},
 		{"inference request batch-size must be <= 8 for 'sentiment'", 8},
 		{"input batch size 100 exceeds max_batch_size 16", 16},
+		{"Task size 65 is larger than maximum input batch size 64", 64},
 		{"tokenization error", 0},
 	} {
 		got, _ := BatchSizeLimit(tc.msg)
