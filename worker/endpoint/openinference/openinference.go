@@ -2,10 +2,14 @@
 // Protocol (KServe v2, Triton) over HTTP/REST.
 //
 // A batch is one request to {URL}/v2/models/{name}[/versions/{v}]/infer
-// with the texts as a BYTES tensor "text" of shape [N, 1], asking for the
-// output "probabilities": an FP32 (or FP64) tensor of shape [N, L] whose
-// columns are the spec's labels in order. The model version is the
-// response's model_version.
+// with the texts as one BYTES input tensor of shape [N] or [N, 1], asking
+// for one output. The output is read in the configured Format: class
+// probabilities, logits, class indexes, the KServe Hugging Face runtime's
+// stringified probability dicts, or Triton's classification extension.
+// Tensor names that are not configured are read from the model metadata
+// (GET {URL}/v2/models/{name}[/versions/{v}]) at Start. The model version
+// is the response's model_version, else the pinned or only version the
+// metadata lists.
 package openinference
 
 import (
@@ -13,218 +17,281 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
 	"sync/atomic"
 
 	"github.com/chorusml/chorus/worker/endpoint"
 	"github.com/chorusml/chorus/worker/endpoint/internal/httpx"
-	"github.com/chorusml/chorus/worker/endpoint/internal/jsonscan"
 )
 
-// Names of the tensors a Chorus classifier exchanges.
+// Format is how the requested output encodes the scores.
+type Format string
+
+// Output formats.
 const (
-	InputName  = "text"
-	OutputName = "probabilities"
+	// FormatProbabilities: FP32/FP64 [N, L], one probability per
+	// configured label, in label order.
+	FormatProbabilities Format = "probabilities"
+	// FormatLogits: FP32/FP64 [N, L] raw scores, turned into
+	// probabilities with the Activation (softmax by default).
+	FormatLogits Format = "logits"
+	// FormatClassIndex: INT32/INT64 [N] or [N, 1], the index of the
+	// predicted label; scored 1 for that label and 0 for the others.
+	FormatClassIndex Format = "class_index"
+	// FormatHFProbabilities: the KServe Hugging Face runtime's answer with
+	// return_probabilities: BYTES [N], each a Python dict literal mapping
+	// a class index (or label) to its probability: "{0: 0.02, 1: 0.98}".
+	FormatHFProbabilities Format = "hf_probabilities"
+	// FormatClassification: Triton's classification extension: BYTES
+	// [N, K] "score:index[:label]" strings for the top K classes, asked
+	// for with the output parameter classification: K. Labels are taken
+	// from the strings, else the index picks a configured label.
+	FormatClassification Format = "classification"
 )
+
+// Formats lists every Format, for config validation.
+var Formats = []Format{FormatProbabilities, FormatLogits, FormatClassIndex, FormatHFProbabilities, FormatClassification}
+
+// Activation turns logits into probabilities.
+type Activation string
+
+// Activations.
+const (
+	// ActivationNone: the values are probabilities already.
+	ActivationNone Activation = ""
+	// ActivationSoftmax: one label per text (the scores of a row sum to 1).
+	ActivationSoftmax Activation = "softmax"
+	// ActivationSigmoid: each label scored on its own (multi-label models).
+	ActivationSigmoid Activation = "sigmoid"
+)
+
+// Shape is the form of the input tensor.
+type Shape string
+
+// Input shapes.
+const (
+	// ShapeAuto: the metadata's, when the input name is read from it;
+	// else ShapeN1.
+	ShapeAuto Shape = ""
+	ShapeN    Shape = "[N]"
+	ShapeN1   Shape = "[N,1]"
+)
+
+// DatatypeBytes is the only input datatype texts travel in.
+const DatatypeBytes = "BYTES"
+
+// Input configures the input tensor.
+type Input struct {
+	// Name of the input tensor; "" reads it from the model metadata (the
+	// model's one BYTES input).
+	Name string
+	// Datatype must be BYTES ("" means BYTES).
+	Datatype string
+	// Shape is [N] or [N,1]; "" takes it from the metadata when Name is
+	// read from it, else [N,1].
+	Shape Shape
+}
+
+// Output configures the output tensor.
+type Output struct {
+	// Name of the output tensor; "" reads it from the model metadata (the
+	// model's one output of a datatype Format can read), or, when the
+	// metadata lists no outputs, takes the response's only output.
+	Name string
+	// Format of the output; "" means FormatProbabilities.
+	Format Format
+	// Activation applies to FormatLogits (default softmax) and to
+	// FormatClassification when the classified output holds logits
+	// (default none).
+	Activation Activation
+	// Classification is K for FormatClassification: how many of the top
+	// classes to ask for (0: as many as there are labels).
+	Classification int
+}
+
+// Options are the protocol settings of one model.
+type Options struct {
+	Input  Input
+	Output Output
+}
 
 // Client calls one model. It is safe for concurrent use.
 type Client struct {
-	call   *httpx.Caller
-	url    string
-	labels *httpx.Labels
-	nextID atomic.Uint64
+	call    *httpx.Caller
+	model   string // spec.Name, for messages
+	meta    string // metadata URL
+	url     string // infer URL
+	labels  *httpx.Labels
+	opts    Options
+	version string // spec.Version
+	nextID  atomic.Uint64
+
+	mu   sync.Mutex // serialises resolving the plan
+	plan atomic.Pointer[plan]
 }
 
-var _ endpoint.Client = (*Client)(nil)
+// plan is what a request needs once the tensor names are known.
+type plan struct {
+	input   string
+	shape   Shape
+	output  string // "" takes the response's only output
+	params  *outputParams
+	version string // from the metadata, for responses that carry none
+}
 
-// New checks spec and returns a client for it.
-func New(spec endpoint.Spec) (*Client, error) {
+var (
+	_ endpoint.Client  = (*Client)(nil)
+	_ endpoint.Starter = (*Client)(nil)
+)
+
+// New checks spec and opts and returns a client. At most one Options may
+// be given; none means every default (names read from the metadata,
+// probabilities).
+func New(spec endpoint.Spec, opts ...Options) (*Client, error) {
+	if len(opts) > 1 {
+		return nil, httpx.SpecError("model %q: %d option sets, want at most 1", spec.Name, len(opts))
+	}
+	var o Options
+	if len(opts) == 1 {
+		o = opts[0]
+	}
 	b, err := httpx.NewBase(spec)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkOptions(spec.Name, &o, b.Labels.Len()); err != nil {
 		return nil, err
 	}
 	target := b.URL + "/v2/models/" + url.PathEscape(httpx.RemoteName(spec))
 	if spec.Version != "" {
 		target += "/versions/" + url.PathEscape(spec.Version)
 	}
-	return &Client{call: b.Caller, url: target + "/infer", labels: b.Labels}, nil
+	c := &Client{call: b.Caller, model: spec.Name, meta: target, url: target + "/infer",
+		labels: b.Labels, opts: o, version: spec.Version}
+	if o.Input.Name != "" && o.Output.Name != "" {
+		shape := o.Input.Shape
+		if shape == ShapeAuto {
+			shape = ShapeN1
+		}
+		c.plan.Store(c.newPlan(o.Input.Name, shape, o.Output.Name, ""))
+	}
+	return c, nil
+}
+
+// checkOptions fills in defaults and refuses settings that can never work.
+func checkOptions(model string, o *Options, labels int) error {
+	if o.Input.Datatype == "" {
+		o.Input.Datatype = DatatypeBytes
+	}
+	if o.Input.Datatype != DatatypeBytes {
+		return httpx.SpecError("model %q: input datatype %q: texts are sent as BYTES", model, o.Input.Datatype)
+	}
+	switch o.Input.Shape {
+	case ShapeAuto, ShapeN, ShapeN1:
+	default:
+		return httpx.SpecError("model %q: input shape %q, want %s or %s", model, o.Input.Shape, ShapeN, ShapeN1)
+	}
+	if o.Output.Format == "" {
+		o.Output.Format = FormatProbabilities
+	}
+	switch o.Output.Format {
+	case FormatProbabilities, FormatClassIndex, FormatHFProbabilities:
+		if o.Output.Activation != ActivationNone {
+			return httpx.SpecError("model %q: activation %q applies to formats %s and %s only", model, o.Output.Activation, FormatLogits, FormatClassification)
+		}
+	case FormatLogits:
+		if o.Output.Activation == ActivationNone {
+			o.Output.Activation = ActivationSoftmax
+		}
+	case FormatClassification:
+	default:
+		return httpx.SpecError("model %q: unknown output format %q", model, o.Output.Format)
+	}
+	switch o.Output.Activation {
+	case ActivationNone, ActivationSoftmax, ActivationSigmoid:
+	default:
+		return httpx.SpecError("model %q: activation %q, want %s or %s", model, o.Output.Activation, ActivationSoftmax, ActivationSigmoid)
+	}
+	k := o.Output.Classification
+	switch {
+	case k < 0:
+		return httpx.SpecError("model %q: classification %d is negative", model, k)
+	case k > 0 && o.Output.Format != FormatClassification:
+		return httpx.SpecError("model %q: classification is set, but format is %q", model, o.Output.Format)
+	case o.Output.Format == FormatClassification && o.Output.Activation == ActivationSoftmax && k > 0 && k < labels:
+		// A softmax over the top K alone would inflate every score.
+		return httpx.SpecError("model %q: softmax over classification results needs all %d classes, not the top %d", model, labels, k)
+	}
+	if o.Output.Format == FormatClassification && k == 0 {
+		o.Output.Classification = labels
+	}
+	return nil
+}
+
+func (c *Client) newPlan(input string, shape Shape, output, version string) *plan {
+	p := &plan{input: input, shape: shape, output: output, version: version}
+	if c.opts.Output.Format == FormatClassification {
+		p.params = &outputParams{Classification: c.opts.Output.Classification}
+	}
+	return p
 }
 
 type inferRequest struct {
-	ID      string             `json:"id"`
-	Inputs  [1]inputTensor     `json:"inputs"`
-	Outputs [1]requestedOutput `json:"outputs"`
+	ID      string            `json:"id"`
+	Inputs  [1]inputTensor    `json:"inputs"`
+	Outputs []requestedOutput `json:"outputs,omitempty"`
 }
 
 type inputTensor struct {
 	Name     string   `json:"name"`
-	Shape    [2]int   `json:"shape"`
+	Shape    []int    `json:"shape"`
 	Datatype string   `json:"datatype"`
 	Data     []string `json:"data"`
 }
 
 type requestedOutput struct {
-	Name string `json:"name"`
+	Name       string        `json:"name"`
+	Parameters *outputParams `json:"parameters,omitempty"`
 }
 
-// Predict scores texts with one infer request.
+type outputParams struct {
+	Classification int `json:"classification"`
+}
+
+// Predict scores texts with one infer request. A client whose tensor names
+// come from the metadata and that has not been started reads the metadata
+// first.
 func (c *Client) Predict(ctx context.Context, texts []string) (*endpoint.Result, error) {
 	if len(texts) == 0 {
 		return &endpoint.Result{Scores: [][]float64{}}, nil
 	}
+	p := c.plan.Load()
+	if p == nil {
+		if _, err := c.Start(ctx); err != nil {
+			return nil, err
+		}
+		p = c.plan.Load()
+	}
 	id := strconv.FormatUint(c.nextID.Add(1), 10)
+	var shape [2]int
 	req := inferRequest{ID: id}
-	req.Inputs[0] = inputTensor{Name: InputName, Shape: [2]int{len(texts), 1}, Datatype: "BYTES", Data: texts}
-	req.Outputs[0].Name = OutputName
-	return httpx.PostJSON(ctx, c.call, c.url, &req, func(b []byte, _ http.Header) (*endpoint.Result, error) {
-		return c.decode(b, id, len(texts))
+	in := &req.Inputs[0]
+	in.Name, in.Datatype, in.Data = p.input, DatatypeBytes, texts
+	shape[0], shape[1] = len(texts), 1
+	in.Shape = shape[:2]
+	if p.shape == ShapeN {
+		in.Shape = shape[:1]
+	}
+	var out [1]requestedOutput
+	if p.output != "" {
+		out[0] = requestedOutput{Name: p.output, Parameters: p.params}
+		req.Outputs = out[:]
+	}
+	res, err := httpx.PostJSON(ctx, c.call, c.url, &req, func(b []byte, _ http.Header) (*endpoint.Result, error) {
+		return c.decode(b, p, id, len(texts))
 	})
-}
-
-// output is what decode keeps of one output tensor until it has seen all
-// of the tensor's members, which may come in any order.
-type output struct {
-	name, datatype []byte
-	shape          [2]int
-	dims           int
-	data           []byte
-}
-
-func (c *Client) decode(b []byte, id string, n int) (*endpoint.Result, error) {
-	s, ok := jsonscan.New(b)
-	if !ok {
-		return nil, httpx.BadResponse("infer response is not JSON: %q", snippet(b))
-	}
-	if !s.Object() {
-		return nil, httpx.BadResponse("infer response is not an object: %q", snippet(b))
-	}
-	var version string
-	var out *output
-	for {
-		k, more := s.Key()
-		if !more {
-			break
-		}
-		switch string(k) {
-		case "model_version":
-			version, _ = s.String()
-		case "id":
-			raw, _, ok := s.RawString()
-			if ok && len(raw) > 0 && string(raw) != id {
-				return nil, httpx.BadResponse("response id %q for request %q", raw, id)
-			}
-		case "outputs":
-			if !s.Array() {
-				return nil, httpx.BadResponse("outputs is not an array")
-			}
-			for s.More() {
-				o, err := readOutput(s)
-				if err != nil {
-					return nil, err
-				}
-				if string(o.name) == OutputName {
-					out = &o
-				}
-			}
-		}
-		s.Skip() // The value, unless a case above consumed it.
-	}
-	if out == nil {
-		return nil, httpx.BadResponse("no output %q in response", OutputName)
-	}
-	if dt := string(out.datatype); dt != "FP32" && dt != "FP64" {
-		return nil, httpx.BadResponse("output %q has datatype %q, want FP32", OutputName, out.datatype)
-	}
-	l := c.labels.Len()
-	if out.dims != 2 || out.shape[1] != l {
-		return nil, httpx.BadResponse("output %q has shape %v (%d dims), want [%d %d]", OutputName, out.shape, out.dims, n, l)
-	}
-	if err := httpx.CheckCount(out.shape[0], n); err != nil {
-		return nil, err
-	}
-	if out.data == nil {
-		return nil, httpx.BadResponse("output %q has no data", OutputName)
-	}
-	scores, flat := httpx.NewScores(n, l)
-	data := jsonscan.Valid(out.data)
-	if data.Peek() != '[' {
-		return nil, httpx.BadResponse("output %q data is not an array", OutputName)
-	}
-	got := 0
-	if err := flatten(&data, flat, &got); err != nil {
-		return nil, err
-	}
-	if got != n*l {
-		return nil, httpx.BadResponse("output %q has %d values for shape [%d %d]", OutputName, got, n, l)
-	}
-	if err := httpx.CheckVersion(version); err != nil {
-		return nil, err
-	}
-	return &endpoint.Result{Scores: scores, Version: version}, nil
-}
-
-func readOutput(s *jsonscan.Scanner) (output, error) {
-	var o output
-	if !s.Object() {
-		return o, httpx.BadResponse("output is not an object")
-	}
-	for {
-		k, more := s.Key()
-		if !more {
-			return o, nil
-		}
-		switch string(k) {
-		case "name":
-			o.name, _, _ = s.RawString()
-		case "datatype":
-			o.datatype, _, _ = s.RawString()
-		case "shape":
-			if s.Array() {
-				for s.More() {
-					d, ok := s.Int()
-					if !ok {
-						return o, httpx.BadResponse("output shape holds %q", s.Snippet(16))
-					}
-					if o.dims < len(o.shape) {
-						o.shape[o.dims] = d
-					}
-					o.dims++
-				}
-			}
-		case "data":
-			// Kept raw: the protocol allows it flat or nested, and it may
-			// come before the name says whether it is ours.
-			o.data = s.Raw()
-		}
-		s.Skip()
-	}
-}
-
-// flatten writes the numbers of a flat or nested array into dst in
-// row-major order, checking each is a probability, and counts them in n
-// (counting past len(dst) without writing).
-func flatten(s *jsonscan.Scanner, dst []float64, n *int) error {
-	if s.Array() {
-		for s.More() {
-			if err := flatten(s, dst, n); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	v, ok := s.Number()
-	if !ok {
-		// Strings ("NaN", "Infinity"), booleans, null, objects.
-		return httpx.BadResponse("output %q holds a non-number: %q", OutputName, s.Snippet(16))
-	}
-	p, err := httpx.Prob(v)
 	if err != nil {
-		return err
+		return nil, c.classify(err, p)
 	}
-	if *n < len(dst) {
-		dst[*n] = p
-	}
-	*n++
-	return nil
+	return res, nil
 }
-
-func snippet(b []byte) []byte { return b[:min(len(b), 64)] }
