@@ -24,7 +24,7 @@ func Example() {
 		Name:   "sentiment",
 		URL:    srv.URL, // POSTs go to {URL}/predict
 		Labels: []string{"negative", "neutral", "positive"},
-	})
+	}, tei.Options{})
 	if err != nil {
 		fmt.Println(err)
 		return
