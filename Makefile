@@ -35,6 +35,7 @@ lint:
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./worker/job
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./worker/config
 
 clean:
 	rm -rf bin chorus-out

@@ -211,6 +211,15 @@ func (d *decoder) pairs(n *yaml.Node, path string) []pair {
 	var merged, own []pair
 	seen := map[string]bool{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
+		// Merge keys copy entries without walking them as values, so they
+		// are counted here: a few nested "<<: [*a, *a, …]" would otherwise
+		// expand to billions of entries past the node guard.
+		if d.nodes++; d.nodes > d.limit {
+			if d.nodes == d.limit+1 {
+				d.fail(n, path, "document too large: over %d nodes with aliases and merge keys expanded", d.limit)
+			}
+			return nil
+		}
 		k, val := deref(n.Content[i]), n.Content[i+1]
 		if k.Kind != yaml.ScalarNode {
 			d.fail(k, path, "expected a string key, got %s", nodeKind(k))

@@ -1,6 +1,9 @@
 package config
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -183,4 +186,51 @@ func TestDecodeAliasBomb(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "document too large: over 5000 nodes") {
 		t.Fatalf("got %.200v, want a size error", err)
 	}
+}
+
+// Merge keys copy a mapping's entries: nested "<<: [*b, *b, …]" grows by a
+// factor per level, and the node guard must count those copies too. This
+// file is about 1 KB and would expand to 10^12 entries.
+func TestDecodeMergeKeyBomb(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("a0: &a0 {x: 1, y: 2}\n")
+	for i := 1; i <= 12; i++ {
+		fmt.Fprintf(&b, "a%d: &a%d {<<: [", i, i)
+		for j := range 10 {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "*a%d", i-1)
+		}
+		b.WriteString("]}\n")
+	}
+	b.WriteString("worker: {<<: *a12}\n")
+	var c Config
+	_, err := decode([]byte(b.String()), &c, maxNodes)
+	if err == nil || !strings.Contains(err.Error(), "document too large") {
+		t.Fatalf("got %.200v, want a size error", err)
+	}
+}
+
+// FuzzParse: no config text may crash the parser, hang it, or make it
+// accept a config that fails validation.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(baseYAML))
+	f.Add([]byte("worker: {<<: [*a]}\n"))
+	f.Add([]byte("models:\n  - &m {name: m}\n  - *m\n"))
+	if data, err := os.ReadFile(filepath.Join(examplesDir, "full-reference.yaml")); err == nil {
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) > 64<<10 {
+			return
+		}
+		c, err := Parse(data, nil)
+		if err != nil {
+			return
+		}
+		if err := c.Validate(); err != nil {
+			t.Fatalf("Parse accepted a config that Validate refuses: %v", err)
+		}
+	})
 }

@@ -85,19 +85,19 @@ func (v *validator) index() {
 
 func (v *validator) worker() {
 	w := &v.c.Worker
-	v.positive("worker.max_outstanding_messages", w.MaxOutstandingMessages)
-	v.positive("worker.max_outstanding_bytes", w.MaxOutstandingBytes)
-	v.positive("worker.pullers", w.Pullers)
-	v.positive("worker.receive_batch", w.ReceiveBatch)
+	v.within("worker.max_outstanding_messages", w.MaxOutstandingMessages, maxOutstandingMessages)
+	v.within("worker.max_outstanding_bytes", w.MaxOutstandingBytes, maxOutstandingBytes)
+	v.within("worker.pullers", w.Pullers, maxConcurrency)
+	v.within("worker.receive_batch", w.ReceiveBatch, maxReceiveBatch)
 	v.positiveDuration("worker.drain_timeout", w.DrainTimeout)
 	v.backoff("worker.nack_backoff", w.NackBackoff)
 }
 
 func (v *validator) limits() {
 	l := &v.c.Limits
-	v.positive("limits.max_text_bytes", l.MaxTextBytes)
-	v.positive("limits.max_jobs_per_message", l.MaxJobsPerMessage)
-	v.positive("limits.max_message_bytes", l.MaxMessageBytes)
+	v.within("limits.max_text_bytes", l.MaxTextBytes, maxTextBytes)
+	v.within("limits.max_jobs_per_message", l.MaxJobsPerMessage, maxJobsPerMessage)
+	v.within("limits.max_message_bytes", l.MaxMessageBytes, maxMessageBytes)
 }
 
 func (v *validator) source() {
@@ -114,7 +114,7 @@ func (v *validator) source() {
 		v.required("source.pubsub.subscription", p.Subscription)
 		// Without it bad input would have nowhere to go but a nack loop.
 		v.required("source.pubsub.dead_letter_topic", p.DeadLetterTopic)
-		v.positive("source.pubsub.streams", p.Streams)
+		v.within("source.pubsub.streams", p.Streams, maxStreams)
 		v.positiveDuration("source.pubsub.max_extension", p.MaxExtension)
 		v.nonNegativeDuration("source.pubsub.max_extension_period", p.MaxExtensionPeriod)
 	case "sqs":
@@ -128,7 +128,7 @@ func (v *validator) source() {
 		if q.Endpoint != "" {
 			v.absURL("source.sqs.endpoint", q.Endpoint)
 		}
-		v.positive("source.sqs.pollers", q.Pollers)
+		v.within("source.sqs.pollers", q.Pollers, maxConcurrency)
 		if v.positiveDuration("source.sqs.wait_time", q.WaitTime) && q.WaitTime > 20*time.Second {
 			v.addf("source.sqs.wait_time", "%s is longer than SQS's 20s long-poll limit", q.WaitTime)
 		}
@@ -168,7 +168,7 @@ func (v *validator) sink() {
 			v.envVar("sink.postgres.dsn_env", pg.DSNEnv)
 			v.sqlIdent("sink.postgres.schema", pg.Schema)
 			v.sqlIdent("sink.postgres.table", pg.Table)
-			v.positive("sink.postgres.max_conns", pg.MaxConns)
+			v.within("sink.postgres.max_conns", pg.MaxConns, maxConcurrency)
 			v.positiveDuration("sink.postgres.statement_timeout", pg.StatementTimeout)
 		case "bigquery":
 			bq := &s.BigQuery
@@ -180,11 +180,12 @@ func (v *validator) sink() {
 		}
 	}
 	b := &s.Batch
-	if v.positive("sink.batch.max_rows", b.MaxRows) && b.MaxWaiting < b.MaxRows {
+	v.within("sink.batch.max_waiting", b.MaxWaiting, maxWaiting)
+	if v.within("sink.batch.max_rows", b.MaxRows, maxBatchItems) && b.MaxWaiting < b.MaxRows {
 		v.addf("sink.batch.max_waiting", "%d is less than max_rows (%d): a full write could never form", b.MaxWaiting, b.MaxRows)
 	}
 	v.nonNegativeDuration("sink.batch.linger", b.Linger)
-	v.positive("sink.batch.max_in_flight", b.MaxInFlight)
+	v.within("sink.batch.max_in_flight", b.MaxInFlight, maxConcurrency)
 	v.retry("sink.batch.retry", b.Retry)
 }
 
@@ -214,12 +215,13 @@ func (v *validator) checkModel(i int, m *Model) {
 	}
 
 	b := &m.Batch
-	if v.positive(p+".batch.max_items", b.MaxItems) && b.MaxWaiting < b.MaxItems {
+	v.within(p+".batch.max_waiting", b.MaxWaiting, maxWaiting)
+	if v.within(p+".batch.max_items", b.MaxItems, maxBatchItems) && b.MaxWaiting < b.MaxItems {
 		v.addf(p+".batch.max_waiting", "%d is less than max_items (%d): a full batch could never form", b.MaxWaiting, b.MaxItems)
 	}
-	v.positive(p+".batch.max_bytes", b.MaxBytes)
+	v.within(p+".batch.max_bytes", b.MaxBytes, maxBatchBytes)
 	v.nonNegativeDuration(p+".batch.linger", b.Linger)
-	v.positive(p+".max_in_flight", m.MaxInFlight)
+	v.within(p+".max_in_flight", m.MaxInFlight, maxConcurrency)
 	v.positiveDuration(p+".timeout", m.Timeout)
 	v.retry(p+".retry", m.Retry)
 	v.positiveDuration(p+".breaker.cooldown", m.Breaker.Cooldown)
@@ -481,7 +483,7 @@ func (v *validator) tenants() {
 }
 
 func (v *validator) retry(p string, r Retry) {
-	v.positive(p+".max_attempts", r.MaxAttempts)
+	v.within(p+".max_attempts", r.MaxAttempts, maxAttempts)
 	v.backoff(p+".backoff", r.Backoff)
 	v.positiveDuration(p+".max_elapsed", r.MaxElapsed)
 	v.nonNegativeDuration(p+".max_retry_after", r.MaxRetryAfter)
@@ -511,6 +513,37 @@ func (v *validator) enum(p, got string, allowed []string) bool {
 		return true
 	}
 	return false
+}
+
+// Upper bounds of the limits: each is far above any real deployment and
+// far below what would take the worker down (a queue of 10^9 slots is a
+// fatal out-of-memory before the first message), so a typo fails here,
+// naming the bound, instead of at run time.
+const (
+	maxOutstandingMessages = 1_000_000
+	maxOutstandingBytes    = 16 << 30
+	maxConcurrency         = 1024 // pullers, pollers, connections, batches in flight
+	maxReceiveBatch        = 1000
+	maxStreams             = 64
+	maxTextBytes           = 1 << 20
+	maxJobsPerMessage      = 100_000
+	maxMessageBytes        = 256 << 20
+	maxBatchItems          = 100_000
+	maxBatchBytes          = 256 << 20
+	maxWaiting             = 1_000_000
+	maxAttempts            = 100
+)
+
+// within checks 1 ≤ n ≤ most.
+func (v *validator) within(p string, n, most int) bool {
+	if !v.positive(p, n) {
+		return false
+	}
+	if n > most {
+		v.addf(p, "%d is over the limit of %d", n, most)
+		return false
+	}
+	return true
 }
 
 func (v *validator) positive(p string, n int) bool {
