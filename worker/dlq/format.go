@@ -7,9 +7,11 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -96,7 +98,7 @@ func WriteList(w io.Writer, l Listing, asJSON bool) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "REASON\tCOUNT\tFIRST FAILED\tLAST FAILED\tSAMPLE ERROR")
 	for _, g := range groups {
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", g.Reason, g.Count, stamp(g.FirstFailed), stamp(g.LastFailed), oneLine(g.SampleError, 80))
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", termSafe(g.Reason), g.Count, stamp(g.FirstFailed), stamp(g.LastFailed), oneLine(g.SampleError, 80))
 	}
 	return tw.Flush()
 }
@@ -108,9 +110,10 @@ func stamp(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
-// oneLine flattens s to one line of at most n runes, marking a cut.
+// oneLine flattens s to one line of at most n runes, marking a cut, with
+// terminal control characters escaped.
 func oneLine(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
+	s = termSafe(strings.Join(strings.Fields(s), " "))
 	if utf8.RuneCountInString(s) <= n {
 		return s
 	}
@@ -185,15 +188,15 @@ func WriteShow(w io.Writer, l Listing, o ShowOptions) error {
 			fmt.Fprintln(w)
 		}
 		fmt.Fprintf(w, "id %s  reason %s  stage %s  delivery attempts %s  receives %d  failed %s\n",
-			m.ID, m.Reason(), orDash(m.Stage()), orDash(itoa(m.DeliveryAttempts())), m.ReceiveCount, stamp(m.PublishTime))
+			termSafe(m.ID), termSafe(m.Reason()), termSafe(orDash(m.Stage())), orDash(itoa(m.DeliveryAttempts())), m.ReceiveCount, stamp(m.PublishTime))
 		if d := m.Detail(); d != "" {
 			fmt.Fprintf(w, "  detail: %s\n", oneLine(d, 300))
 		}
 		if m.OrderingKey != "" {
-			fmt.Fprintf(w, "  ordering key: %s\n", m.OrderingKey)
+			fmt.Fprintf(w, "  ordering key: %s\n", termSafe(m.OrderingKey))
 		}
 		for _, k := range slices.Sorted(maps.Keys(m.Attributes)) {
-			fmt.Fprintf(w, "  %s = %s\n", k, oneLine(m.Attributes[k], 200))
+			fmt.Fprintf(w, "  %s = %s\n", termSafe(k), oneLine(m.Attributes[k], 200))
 		}
 		if _, err := fmt.Fprintf(w, "  body (%d bytes): %s\n", len(m.Body), bodyText(m.Body, o.BodyBytes)); err != nil {
 			return err
@@ -233,7 +236,7 @@ func bodyText(b []byte, n int) string {
 		}
 		return fmt.Sprintf("%q", b)
 	}
-	s := strings.ReplaceAll(string(b), "\n", `\n`)
+	s := termSafe(string(b))
 	if len(s) <= n {
 		return s
 	}
@@ -241,6 +244,34 @@ func bodyText(b []byte, n int) string {
 		n--
 	}
 	return s[:n] + "…"
+}
+
+// termSafe escapes what a terminal would act on rather than print:
+// control characters (an ESC starts a sequence that can rewrite the
+// screen or the window title) and the Unicode bidi and line-separator
+// controls that reorder or split what a reader sees. Dead-letter bodies
+// and attributes are whatever a producer sent.
+func termSafe(s string) string {
+	if !strings.ContainsFunc(s, unsafeRune) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '\n':
+			b.WriteString(`\n`)
+		case unsafeRune(r):
+			q := strconv.QuoteRuneToASCII(r)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+func unsafeRune(r rune) bool {
+	return unicode.IsControl(r) || (r >= 0x202A && r <= 0x202E) || (r >= 0x2066 && r <= 0x2069) || r == 0x2028 || r == 0x2029 || r == 0x200E || r == 0x200F
 }
 
 func orDash(s string) string {

@@ -133,3 +133,31 @@ func TestWriteListAndShow(t *testing.T) {
 		})
 	}
 }
+
+// A dead letter holds whatever a producer sent: show prints it without
+// letting a terminal act on it.
+func TestShowEscapesTerminalControls(t *testing.T) {
+	now := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
+	m := dl("id-\x1b[2J", "bad\x1b]0;title\x07", "decode", "detail \x1b[31mred", now)
+	m.Body = []byte("{\"text\":\"clear \x1b[2J\x1b[H screen \u202egnp.exe\"}\nsecond line")
+	m.Attributes["k\x1b"] = "v\x00\u2028"
+	m.OrderingKey = "key\r"
+	var buf bytes.Buffer
+	if err := WriteShow(&buf, Listing{Source: "dlq", Messages: []*Message{m}}, ShowOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteList(&buf, Listing{Source: "dlq", Messages: []*Message{m}}, false); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, bad := range []string{"\x1b", "\x07", "\x00", "\r", "\u202e", "\u2028"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("output holds %q:\n%s", bad, out)
+		}
+	}
+	for _, want := range []string{`\x1b[2J`, `\u202e`, `body (`, `\nsecond line`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
