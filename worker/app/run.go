@@ -148,7 +148,11 @@ func Run(ctx context.Context, cfg *config.Config, o RunOptions) error {
 		return err
 	}
 	if o.Ready != nil {
-		o.Ready(func() error { return ready(ctx, w, sink) })
+		var sinkProbe *probe
+		if c, ok := sink.(checker); ok {
+			sinkProbe = newProbe(c.Check)
+		}
+		o.Ready(func() error { return ready(ctx, w, sinkProbe) })
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -193,22 +197,17 @@ type checker interface {
 }
 
 // ready is /readyz: the worker's own health, then, for a sink that can
-// check, a live look at it. An idle worker writes nothing, so without the
-// look a sink gone while idle would show only at the next write.
-func ready(ctx context.Context, w *worker.Worker, sink sinks.Sink) error {
+// check, a look at it (cached: see probe). An idle worker writes nothing,
+// so without the look a sink gone while idle would show only at the next
+// write.
+func ready(ctx context.Context, w *worker.Worker, sink *probe) error {
 	if err := w.Health(); err != nil {
 		return err
 	}
-	c, ok := sink.(checker)
-	if !ok {
+	if sink == nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	if err := c.Check(ctx); err != nil {
-		return fmt.Errorf("sink: %w", err)
-	}
-	return nil
+	return sink.Check(ctx)
 }
 
 // BigQueryOptions maps the bigquery sink config to the driver's options.
