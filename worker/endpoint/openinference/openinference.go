@@ -240,6 +240,9 @@ type inferRequest struct {
 	ID      string            `json:"id"`
 	Inputs  [1]inputTensor    `json:"inputs"`
 	Outputs []requestedOutput `json:"outputs,omitempty"`
+	// Backing arrays of the slices above: one allocation per request.
+	shape [2]int
+	out   [1]requestedOutput
 }
 
 type inputTensor struct {
@@ -273,21 +276,19 @@ func (c *Client) Predict(ctx context.Context, texts []string) (*endpoint.Result,
 		p = c.plan.Load()
 	}
 	id := strconv.FormatUint(c.nextID.Add(1), 10)
-	var shape [2]int
-	req := inferRequest{ID: id}
+	req := &inferRequest{ID: id}
 	in := &req.Inputs[0]
 	in.Name, in.Datatype, in.Data = p.input, DatatypeBytes, texts
-	shape[0], shape[1] = len(texts), 1
-	in.Shape = shape[:2]
+	req.shape = [2]int{len(texts), 1}
+	in.Shape = req.shape[:2]
 	if p.shape == ShapeN {
-		in.Shape = shape[:1]
+		in.Shape = req.shape[:1]
 	}
-	var out [1]requestedOutput
 	if p.output != "" {
-		out[0] = requestedOutput{Name: p.output, Parameters: p.params}
-		req.Outputs = out[:]
+		req.out[0] = requestedOutput{Name: p.output, Parameters: p.params}
+		req.Outputs = req.out[:]
 	}
-	res, err := httpx.PostJSON(ctx, c.call, c.url, &req, func(b []byte, _ http.Header) (*endpoint.Result, error) {
+	res, err := httpx.PostJSON(ctx, c.call, c.url, req, func(b []byte, _ http.Header) (*endpoint.Result, error) {
 		return c.decode(b, p, id, len(texts))
 	})
 	if err != nil {
