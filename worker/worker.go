@@ -105,6 +105,8 @@ func New(o Options) (*Worker, error) {
 			MaxTextBytes:      cfg.Limits.MaxTextBytes,
 			MaxJobsPerMessage: cfg.Limits.MaxJobsPerMessage,
 			MaxMessageBytes:   cfg.Limits.MaxMessageBytes,
+			MaxKeyBytes:       cfg.Limits.MaxKeyBytes,
+			MaxAttributeBytes: cfg.Limits.MaxAttributeBytes,
 		},
 	}
 	if w.m == nil {

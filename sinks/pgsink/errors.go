@@ -23,6 +23,9 @@ const (
 	ReasonConstraint = "constraint_violation"
 	// ReasonDataException: the server rejected a value (SQLSTATE class 22).
 	ReasonDataException = "data_exception"
+	// ReasonLimitExceeded: a value is over one of the server's own limits
+	// (SQLSTATE 54000), such as a key too long for a btree index entry.
+	ReasonLimitExceeded = "limit_exceeded"
 )
 
 // sqlstate is one row of the SQLSTATE table: code is a full five-character
@@ -35,7 +38,7 @@ type sqlstate struct {
 
 // sqlstates maps server errors to kinds; a full code wins over its class.
 // Codes: https://www.postgresql.org/docs/current/errcodes-appendix.html.
-// Rows of class 23 and 22 are bad in themselves: Write reports them as row
+// Rows of class 23 and 22, and 54000, are bad in themselves: Write reports them as row
 // errors and commits the rest of the batch.
 var sqlstates = []sqlstate{
 	{"40001", errkind.Retryable, "serialization_failure"},
@@ -48,6 +51,10 @@ var sqlstates = []sqlstate{
 	{"25006", errkind.Retryable, "read_only"},          // read_only_sql_transaction: a standby, mid-failover
 	{"08", errkind.Retryable, "connection"},
 	{"53", errkind.Retryable, "insufficient_resources"},
+	// 54000 program_limit_exceeded: for an upsert of plain rows, a value
+	// over a server limit ("index row size exceeds btree maximum"). It is
+	// the row's fault, and would be retried forever as an unknown error.
+	{"54000", errkind.InvalidInput, ReasonLimitExceeded},
 	{"23", errkind.InvalidInput, ReasonConstraint},
 	{"22", errkind.InvalidInput, ReasonDataException},
 	{"42", errkind.Permanent, "schema"}, // syntax error or access rule: missing table, no privilege

@@ -40,6 +40,7 @@ func TestClassify(t *testing.T) {
 		{"not_null_violation", nil, pg("23502"), errkind.InvalidInput, ReasonConstraint, true},
 		{"untranslatable_character", nil, pg("22P05"), errkind.InvalidInput, ReasonDataException, true},
 		{"numeric_out_of_range", nil, pg("22003"), errkind.InvalidInput, ReasonDataException, true},
+		{"index_row_too_large", nil, pg("54000"), errkind.InvalidInput, ReasonLimitExceeded, true},
 		{"undefined_table", nil, pg("42P01"), errkind.Permanent, "schema", false},
 		{"insufficient_privilege", nil, pg("42501"), errkind.Permanent, "schema", false},
 		{"bad_password", nil, pg("28P01"), errkind.Permanent, "auth", false},

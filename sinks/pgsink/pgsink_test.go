@@ -106,6 +106,30 @@ func TestWrite(t *testing.T) {
 		}
 	})
 
+	// A key over Postgres's btree entry limit (~2.7 KB) fails with SQLSTATE
+	// 54000: that row alone is reported, the rest of the batch commits.
+	t.Run("key_over_the_index_limit_is_a_row_error", func(t *testing.T) {
+		table := newTable(t, srv, schema)
+		s := open(t, pgsink.Options{DSN: srv.DSN(), Schema: schema, Table: table})
+		a, long, b := sinktest.Row(1), sinktest.Row(2), sinktest.Row(3)
+		// Random-looking text: Postgres compresses a repetitive key under the limit.
+		var sb strings.Builder
+		for i := 0; sb.Len() < 3000; i++ {
+			fmt.Fprintf(&sb, "%x", uint32(i)*2654435761)
+		}
+		long.ResponseID = sb.String()
+		re, ok := sinks.AsRowErrors(s.Write(testCtx(t), []job.Result{a, long, b}))
+		if !ok || len(re) != 1 || re[0].Index != 1 {
+			t.Fatalf("write = %v, want one row error for index 1", re)
+		}
+		if k, r := errkind.KindOf(re[0].Err), errkind.ReasonOf(re[0].Err); k != errkind.InvalidInput || r != pgsink.ReasonLimitExceeded {
+			t.Errorf("row error %v: kind %v reason %s, want invalid_input %s", re[0].Err, k, r, pgsink.ReasonLimitExceeded)
+		}
+		if got := count(t, srv, qualified(schema, table)); got != 2 {
+			t.Errorf("%d rows, want the 2 good ones", got)
+		}
+	})
+
 	t.Run("server_rejected_rows_reported_and_the_rest_committed", func(t *testing.T) {
 		table := newTable(t, srv, schema)
 		exec(t, srv, "ALTER TABLE "+qualified(schema, table)+" ADD CONSTRAINT no_poison CHECK (source_message_id <> 'poison')")

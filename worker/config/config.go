@@ -51,6 +51,12 @@ type Limits struct {
 	MaxTextBytes      int `yaml:"max_text_bytes"`       // default 10000
 	MaxJobsPerMessage int `yaml:"max_jobs_per_message"` // default 1000
 	MaxMessageBytes   int `yaml:"max_message_bytes"`    // default 10 MiB
+	// MaxKeyBytes bounds response_id, tenant and survey_id; default 256,
+	// at most 1024 (Postgres and BigQuery keys).
+	MaxKeyBytes int `yaml:"max_key_bytes"`
+	// MaxAttributeBytes bounds the run_id, pipeline and tenant message
+	// attributes; default 256, at most 1024.
+	MaxAttributeBytes int `yaml:"max_attribute_bytes"`
 }
 
 // Source selects and configures the message source.

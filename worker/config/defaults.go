@@ -40,6 +40,7 @@ const (
 	defaultRetryMax        = 2 * time.Second
 	defaultRetryMaxElapsed = 30 * time.Second
 	defaultMaxRetryAfter   = 10 * time.Second
+	defaultMaxKeyBytes     = 256
 	defaultMaxResponse     = 8 << 20
 
 	defaultWeight            = 1
@@ -74,6 +75,8 @@ func (c *Config) ApplyDefaults() {
 	setDefault(&l.MaxTextBytes, defaultMaxTextBytes)
 	setDefault(&l.MaxJobsPerMessage, defaultMaxJobsPerMessage)
 	setDefault(&l.MaxMessageBytes, defaultMaxMessageBytes)
+	setDefault(&l.MaxKeyBytes, defaultMaxKeyBytes)
+	setDefault(&l.MaxAttributeBytes, defaultMaxKeyBytes)
 
 	if f := &c.Source.File; f.Path != "" {
 		setDefault(&f.DeadLetterPath, f.Path+defaultDeadLetterSuffix)

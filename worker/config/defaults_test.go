@@ -22,7 +22,7 @@ func TestDefaults(t *testing.T) {
 		{"worker.drain_timeout", c.Worker.DrainTimeout, 30 * time.Second},
 		{"worker.max_delivery_attempts", c.Worker.MaxDeliveryAttempts, 5},
 		{"worker.nack_backoff", c.Worker.NackBackoff, Backoff{Initial: time.Second, Max: time.Minute}},
-		{"limits", c.Limits, Limits{MaxTextBytes: 10000, MaxJobsPerMessage: 1000, MaxMessageBytes: 10 << 20}},
+		{"limits", c.Limits, Limits{MaxTextBytes: 10000, MaxJobsPerMessage: 1000, MaxMessageBytes: 10 << 20, MaxKeyBytes: 256, MaxAttributeBytes: 256}},
 		{"source.file.dead_letter_path", c.Source.File.DeadLetterPath, "in.jsonl.deadletter.jsonl"},
 		{"sink.batch", c.Sink.Batch, SinkBatch{
 			MaxRows: 500, Linger: 20 * time.Millisecond, MaxWaiting: 2000, MaxInFlight: 2,

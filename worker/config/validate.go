@@ -98,6 +98,10 @@ func (v *validator) limits() {
 	v.within("limits.max_text_bytes", l.MaxTextBytes, maxTextBytes)
 	v.within("limits.max_jobs_per_message", l.MaxJobsPerMessage, maxJobsPerMessage)
 	v.within("limits.max_message_bytes", l.MaxMessageBytes, maxMessageBytes)
+	// Postgres refuses a btree key over ~2.7 KB; the three key columns
+	// together must stay well under it.
+	v.within("limits.max_key_bytes", l.MaxKeyBytes, maxKeyBytes)
+	v.within("limits.max_attribute_bytes", l.MaxAttributeBytes, maxKeyBytes)
 }
 
 func (v *validator) source() {
@@ -532,6 +536,7 @@ const (
 	maxBatchBytes          = 256 << 20
 	maxWaiting             = 1_000_000
 	maxAttempts            = 100
+	maxKeyBytes            = 1024
 )
 
 // within checks 1 ≤ n ≤ most.

@@ -28,6 +28,7 @@ const (
 	ReasonTextTooLong    = "text_too_long"
 	ReasonInvalidUTF8    = "invalid_utf8"
 	ReasonTenantMismatch = "tenant_mismatch"
+	ReasonFieldTooLong   = "field_too_long"
 )
 
 // Limits bound what Decode accepts. A zero field means no limit, so that a
@@ -37,6 +38,13 @@ type Limits struct {
 	MaxTextBytes      int
 	MaxJobsPerMessage int
 	MaxMessageBytes   int
+	// MaxKeyBytes bounds response_id, tenant and survey_id: they form the
+	// sink's keys, and Postgres refuses a btree entry over ~2.7 KB, which
+	// would fail the job's whole write batch rather than the job.
+	MaxKeyBytes int
+	// MaxAttributeBytes bounds the run_id, pipeline and tenant attributes,
+	// which are written into rows and dead letters.
+	MaxAttributeBytes int
 }
 
 // Entry is one job of a message. When Err is non-nil the job is invalid and
@@ -117,6 +125,14 @@ func Decode(body []byte, attrs map[string]string, lim Limits) ([]Entry, error) {
 	if lim.MaxMessageBytes > 0 && len(body) > lim.MaxMessageBytes {
 		return nil, inputErr(-1, "", ReasonMessageTooLarge,
 			fmt.Sprintf("%d bytes, limit is %d", len(body), lim.MaxMessageBytes))
+	}
+	if lim.MaxAttributeBytes > 0 {
+		for _, a := range []string{AttrRunID, AttrPipeline, AttrTenant} {
+			if v := attrs[a]; len(v) > lim.MaxAttributeBytes {
+				return nil, inputErr(-1, "", ReasonFieldTooLong,
+					fmt.Sprintf("attribute %s is %d bytes, limit is %d", a, len(v), lim.MaxAttributeBytes))
+			}
+		}
 	}
 	d := decoder{body: body, lim: lim}
 	if t, ok := attrs[AttrTenant]; ok && t != "" {
@@ -396,6 +412,12 @@ func (d *decoder) job(i int, e *Entry) error {
 		d.setErr("text", ReasonEmptyText, "is empty or only whitespace")
 	case d.lim.MaxTextBytes > 0 && len(j.Text) > d.lim.MaxTextBytes:
 		d.setErr("text", ReasonTextTooLong, fmt.Sprintf("%d bytes, limit is %d", len(j.Text), d.lim.MaxTextBytes))
+	case d.lim.MaxKeyBytes > 0 && len(j.ResponseID) > d.lim.MaxKeyBytes:
+		d.setErr("response_id", ReasonFieldTooLong, fmt.Sprintf("%d bytes, limit is %d", len(j.ResponseID), d.lim.MaxKeyBytes))
+	case d.lim.MaxKeyBytes > 0 && len(j.Tenant) > d.lim.MaxKeyBytes:
+		d.setErr("tenant", ReasonFieldTooLong, fmt.Sprintf("%d bytes, limit is %d", len(j.Tenant), d.lim.MaxKeyBytes))
+	case d.lim.MaxKeyBytes > 0 && len(j.SurveyID) > d.lim.MaxKeyBytes:
+		d.setErr("survey_id", ReasonFieldTooLong, fmt.Sprintf("%d bytes, limit is %d", len(j.SurveyID), d.lim.MaxKeyBytes))
 	}
 	if e.Err == nil && j.Tenant == "" {
 		j.Tenant = d.attrTenant

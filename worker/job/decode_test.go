@@ -16,7 +16,7 @@ import (
 const sample = `{"response_id":"r-1842","tenant":"acme","text":"Support was quick but the app keeps crashing.",
  "score":6,"survey_id":"nps-2026-q4","created_at":"2026-11-02T10:14:00Z","lang":"en","metadata":{"plan":"pro"}}`
 
-var testLimits = Limits{MaxTextBytes: 100, MaxJobsPerMessage: 3, MaxMessageBytes: 4096}
+var testLimits = Limits{MaxTextBytes: 100, MaxJobsPerMessage: 3, MaxMessageBytes: 4096, MaxKeyBytes: 64, MaxAttributeBytes: 64}
 
 func TestDecodeSample(t *testing.T) {
 	entries, err := Decode([]byte(sample), nil, testLimits)
@@ -117,26 +117,37 @@ func TestDecodeMessageErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			entries, err := Decode([]byte(tt.body), nil, testLimits)
-			if err == nil {
-				t.Fatalf("no error; entries = %+v", entries)
-			}
-			if entries != nil {
-				t.Errorf("entries = %+v, want nil with a message error", entries)
-			}
-			if k := errkind.KindOf(err); k != errkind.InvalidInput {
-				t.Errorf("kind = %v, want invalid_input", k)
-			}
-			if r := errkind.ReasonOf(err); r != tt.reason {
-				t.Errorf("reason = %q, want %q (%v)", r, tt.reason, err)
-			}
-			var ie *InputError
-			if !errors.As(err, &ie) || ie.Index != -1 || ie.Reason != tt.reason {
-				t.Errorf("InputError = %+v", ie)
-			}
-			if json.Valid([]byte(tt.body)) && tt.reason == ReasonMalformedJSON && tt.body[0] != '"' && tt.body[0] != '4' && tt.body[0] != 'n' {
-				t.Errorf("encoding/json accepts %q", tt.body)
-			}
+			checkMessageErr(t, entries, err, tt.body, tt.reason)
 		})
+	}
+	for _, a := range []string{AttrRunID, AttrPipeline, AttrTenant} {
+		t.Run("attribute "+a+" too long", func(t *testing.T) {
+			entries, err := Decode([]byte(job("", "")), map[string]string{a: strings.Repeat("x", 3000)}, testLimits)
+			checkMessageErr(t, entries, err, "", ReasonFieldTooLong)
+		})
+	}
+}
+
+func checkMessageErr(t *testing.T, entries []Entry, err error, body, reason string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("no error; entries = %+v", entries)
+	}
+	if entries != nil {
+		t.Errorf("entries = %+v, want nil with a message error", entries)
+	}
+	if k := errkind.KindOf(err); k != errkind.InvalidInput {
+		t.Errorf("kind = %v, want invalid_input", k)
+	}
+	if r := errkind.ReasonOf(err); r != reason {
+		t.Errorf("reason = %q, want %q (%v)", r, reason, err)
+	}
+	var ie *InputError
+	if !errors.As(err, &ie) || ie.Index != -1 || ie.Reason != reason {
+		t.Errorf("InputError = %+v", ie)
+	}
+	if json.Valid([]byte(body)) && reason == ReasonMalformedJSON && body[0] != '"' && body[0] != '4' && body[0] != 'n' {
+		t.Errorf("encoding/json accepts %q", body)
 	}
 }
 
@@ -179,6 +190,9 @@ func TestDecodeJobErrors(t *testing.T) {
 		{"invalid utf-8 metadata", job("metadata", "{\"k\":\"\xff\"}"), nil, "metadata", ReasonInvalidUTF8, ""},
 		{"tenant mismatch", job("", ""), map[string]string{AttrTenant: "globex"}, "tenant", ReasonTenantMismatch, `"acme" differs from the message's tenant attribute "globex"`},
 		{"invalid utf-8 tenant attribute", job("tenant", ""), map[string]string{AttrTenant: "\xff"}, "tenant", ReasonInvalidUTF8, ""},
+		{"response_id too long", job("response_id", `"`+strings.Repeat("r", 65)+`"`), nil, "response_id", ReasonFieldTooLong, "65 bytes, limit is 64"},
+		{"tenant too long", job("tenant", `"`+strings.Repeat("t", 65)+`"`), nil, "tenant", ReasonFieldTooLong, "limit is 64"},
+		{"survey_id too long", job("survey_id", `"`+strings.Repeat("s", 65)+`"`), nil, "survey_id", ReasonFieldTooLong, "limit is 64"},
 		{"not an object", `[` + job("", "") + `, "hello"]`, nil, "", ReasonInvalidField, "is a string, want an object"},
 		{"null job", `[` + job("", "") + `, null]`, nil, "", ReasonInvalidField, "is null, want an object"},
 	}
