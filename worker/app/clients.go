@@ -3,7 +3,9 @@
 package app
 
 import (
+	"context"
 	"fmt"
+	"net/http"
 
 	"github.com/rs/zerolog"
 
@@ -28,9 +30,13 @@ func Clients(cfg *config.Config, getenv func(string) string, log zerolog.Logger)
 	if err != nil {
 		return nil, err
 	}
+	google, err := googleTransports(context.Background(), cfg)
+	if err != nil {
+		return nil, err
+	}
 	return func(m config.Model) (endpoint.Client, error) {
 		a := access[m.Name]
-		c, err := NewClient(m, a, func(msg string) { log.Warn().Str("model", m.Name).Msg(msg) })
+		c, err := newClient(m, a, google[m.Name], func(msg string) { log.Warn().Str("model", m.Name).Msg(msg) })
 		if err != nil {
 			return nil, err
 		}
@@ -40,10 +46,16 @@ func Clients(cfg *config.Config, getenv func(string) string, log zerolog.Logger)
 
 // NewClient builds the protocol adapter for one model. warn may be nil.
 func NewClient(m config.Model, a config.Access, warn func(string)) (endpoint.Client, error) {
+	return newClient(m, a, nil, warn)
+}
+
+// newClient is NewClient with a transport wrapper (Google credentials).
+func newClient(m config.Model, a config.Access, transport func(http.RoundTripper) http.RoundTripper, warn func(string)) (endpoint.Client, error) {
 	spec := endpoint.Spec{
 		Name: m.Name, RemoteName: m.RemoteName, Version: m.Version, URL: m.URL,
 		Labels: m.Labels, StrictLabels: m.StrictLabels, Timeout: m.Timeout,
 		MaxResponseBytes: int64(m.MaxResponseBytes), Headers: a.Headers, TLS: a.TLS, Warn: warn,
+		Transport: transport,
 	}
 	switch m.Protocol {
 	case ProtocolOpenInference:

@@ -27,7 +27,7 @@ func Example() {
 		// /v1/models/{name}:predict appended.
 		URL:    srv.URL + "/v1/projects/acme/locations/europe-west4/endpoints/5550:predict",
 		Labels: []string{"negative", "neutral", "positive"},
-	})
+	}, vertex.Options{}) // the zero Options: AutoML text classification
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -16,60 +16,127 @@ import (
 	"github.com/chorusml/chorus/worker/errkind"
 )
 
-func protocol() adaptertest.Protocol {
+// server is one kind of ":predict" server the suite runs against: the
+// options that speak to it and its own bodies.
+type server struct {
+	name string
+	opts vertex.Options
+	// pred is one prediction scoring adaptertest.Labels 0.1, 0.2, 0.7.
+	pred string
+	// envelope wraps the predictions into a response; %s is the list.
+	envelope string
+	// version is the envelope's version member, replaced by OKBodyVersion.
+	version string
+}
+
+// servers covers each prediction form. The bodies follow the servers'
+// documented shapes; the fixture table (fixtures_test.go) replays the
+// recorded ones.
+var servers = []server{
+	{
+		name:     "vertex automl",
+		pred:     `{"ids":["8123","8124","8125"],"displayNames":["positive","neutral","negative"],"confidences":[0.7,0.2,0.1]}`,
+		envelope: `{"predictions":[%s],"deployedModelId":"4242424242","model":"projects/1/locations/us-central1/models/99","modelDisplayName":"sentiment","modelVersionId":"2"}`,
+		version:  `"modelVersionId":"2"`,
+	},
+	{
+		name:     "scores classes",
+		opts:     vertex.Options{Instance: vertex.InstanceKey, InstanceKey: "text", Prediction: vertex.PredictionScoresClasses},
+		pred:     `{"scores":[0.7,0.2,0.1],"classes":["positive","neutral","negative"]}`,
+		envelope: `{"predictions":[%s],"deployedModelId":"1","modelVersionId":"1"}`,
+		version:  `"modelVersionId":"1"`,
+	},
+	{
+		name:     "tf serving probabilities",
+		opts:     vertex.Options{Instance: vertex.InstanceString, Prediction: vertex.PredictionProbabilities, SignatureName: "serving_default"},
+		pred:     `[0.1,0.2,0.7]`,
+		envelope: `{"predictions":[%s],"modelVersionId":"1"}`,
+		version:  `"modelVersionId":"1"`,
+	},
+	{
+		name:     "label score",
+		opts:     vertex.Options{Instance: vertex.InstanceInputs, Prediction: vertex.PredictionLabelScore},
+		pred:     `[{"label":"positive","score":0.7},{"label":"neutral","score":0.2},{"label":"negative","score":0.1}]`,
+		envelope: `{"predictions":[%s],"modelVersionId":"1"}`,
+		version:  `"modelVersionId":"1"`,
+	},
+}
+
+func (s server) body(n int) string {
+	preds := make([]string, n)
+	for i := range preds {
+		preds[i] = s.pred
+	}
+	return fmt.Sprintf(s.envelope, strings.Join(preds, ","))
+}
+
+func (s server) protocol(t testing.TB) adaptertest.Protocol {
 	return adaptertest.Protocol{
-		New:  func(s endpoint.Spec) (endpoint.Client, error) { return vertex.New(s) },
-		Path: func(s endpoint.Spec) string { return "/v1/models/" + s.Name + ":predict" },
-		// Google API errors: {"error": {"code", "message", "status"}}.
+		New:  func(spec endpoint.Spec) (endpoint.Client, error) { return vertex.New(spec, s.opts) },
+		Path: func(spec endpoint.Spec) string { return "/v1/models/" + spec.Name + ":predict" },
+		// Google APIs' error body: {"error": {"code", "message", "status"}}.
 		ErrorBody: func(status int, msg string) string {
 			b, _ := json.Marshal(map[string]any{"error": map[string]any{
 				"code": status, "message": msg, "status": "UNAVAILABLE"}})
 			return string(b)
 		},
-		OKBody: okBody,
+		OKBody: s.body,
 		BatchTooLarge: func(limit, n int) (int, string) {
-			return 413, fmt.Sprintf(`{"error":{"code":413,"message":"batch size %d exceeds max_batch_size %d","status":"INVALID_ARGUMENT"}}`, n, limit)
+			return tfServingBatchTooLarge(t, limit, n)
 		},
 		InvalidInput: func(msg string) (int, string) {
-			b, _ := json.Marshal(map[string]any{"error": map[string]any{"code": 400, "message": msg, "status": "INVALID_ARGUMENT"}})
-			return 400, string(b)
+			return googleInvalidArgument(t, msg)
 		},
 		OKBodyVersion: func(n int, v string) (string, http.Header) {
 			vb, _ := json.Marshal(v)
-			return strings.Replace(okBody(n), `"modelVersionId":"2"`, `"modelVersionId":`+string(vb), 1), nil
+			return strings.Replace(s.body(n), s.version, `"modelVersionId":`+string(vb), 1), nil
 		},
+		Misconfigured: misconfiguredReplies(t),
 	}
 }
 
-// okBody is a predict response for an AutoML text classification model:
-// ids as int64 strings, display names and confidences in the same order.
-func okBody(n int) string {
-	preds := make([]string, n)
-	for i := range preds {
-		preds[i] = `{"ids":["8123","8124","8125"],"displayNames":["positive","neutral","negative"],"confidences":[0.7,0.2,0.1]}`
+func TestCommon(t *testing.T) {
+	for _, s := range servers {
+		t.Run(s.name, func(t *testing.T) { adaptertest.Run(t, s.protocol(t)) })
 	}
-	return `{"predictions":[` + strings.Join(preds, ",") + `],` +
-		`"deployedModelId":"4242424242","model":"projects/1/locations/us-central1/models/99",` +
-		`"modelDisplayName":"sentiment","modelVersionId":"2"}`
 }
 
-func TestCommon(t *testing.T) { adaptertest.Run(t, protocol()) }
+func TestPredictForms(t *testing.T) {
+	want := [][]float64{{0.1, 0.2, 0.7}, {0.1, 0.2, 0.7}}
+	for _, s := range servers {
+		t.Run(s.name, func(t *testing.T) {
+			srv := adaptertest.Serve(t, 200, nil, s.body(2))
+			res := predict(t, srv.URL, s.opts)
+			if !reflect.DeepEqual(res.Scores, want) {
+				t.Errorf("scores %v, want %v", res.Scores, want)
+			}
+		})
+	}
+}
+
+func predict(t *testing.T, url string, opts vertex.Options) *endpoint.Result {
+	t.Helper()
+	c, err := vertex.New(adaptertest.Spec(url), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Predict(adaptertest.Context(t), []string{"a", "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
 
 func TestPredict(t *testing.T) {
 	tests := []struct {
 		name        string
+		opts        vertex.Options
 		body        string
 		wantScores  [][]float64
 		wantVersion string
 	}{
 		{
-			name:        "all labels, endpoint order",
-			body:        okBody(2),
-			wantScores:  [][]float64{{0.1, 0.2, 0.7}, {0.1, 0.2, 0.7}},
-			wantVersion: "2",
-		},
-		{
-			name: "labels left out score zero",
+			name: "automl labels left out score zero",
 			body: `{"predictions":[
 				{"ids":["1"],"displayNames":["positive"],"confidences":[0.9]},
 				{"ids":[],"displayNames":[],"confidences":[]}],
@@ -77,27 +144,43 @@ func TestPredict(t *testing.T) {
 			wantScores: [][]float64{{0, 0, 0.9}, {0, 0, 0}},
 		},
 		{
-			name: "numeric ids",
+			name: "automl numeric ids",
 			body: `{"predictions":[
 				{"ids":[1,2,3],"displayNames":["negative","neutral","positive"],"confidences":[1,0,0]},
 				{"ids":[1,2,3],"displayNames":["negative","neutral","positive"],"confidences":[0,1,0]}]}`,
 			wantScores: [][]float64{{1, 0, 0}, {0, 1, 0}},
 		},
+		{
+			name: "automl unknown label dropped, the rest scored",
+			body: `{"predictions":[
+				{"displayNames":["positive","angry"],"confidences":[0.6,0.4]},
+				{"displayNames":["negative"],"confidences":[1]}],"modelVersionId":"7"}`,
+			wantScores:  [][]float64{{0, 0, 0.6}, {1, 0, 0}},
+			wantVersion: "7",
+		},
+		{
+			name:       "label score, one object per prediction",
+			opts:       vertex.Options{Prediction: vertex.PredictionLabelScore},
+			body:       `{"predictions":[{"label":"positive","score":0.98},{"label":"negative","score":0.75}]}`,
+			wantScores: [][]float64{{0, 0, 0.98}, {0.75, 0, 0}},
+		},
+		{
+			name:       "class index",
+			opts:       vertex.Options{Instance: vertex.InstanceString, Prediction: vertex.PredictionClassIndex},
+			body:       `{"predictions":[2,0]}`,
+			wantScores: [][]float64{{0, 0, 1}, {1, 0, 0}},
+		},
+		{
+			name:       "scores classes in either order",
+			opts:       vertex.Options{Prediction: vertex.PredictionScoresClasses},
+			body:       `{"predictions":[{"classes":["negative","positive"],"scores":[0.3,0.7]},{"scores":[1],"classes":["neutral"]}]}`,
+			wantScores: [][]float64{{0.3, 0, 0.7}, {0, 1, 0}},
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				io.WriteString(w, tc.body)
-			}))
-			defer srv.Close()
-			c, err := vertex.New(adaptertest.Spec(srv.URL))
-			if err != nil {
-				t.Fatal(err)
-			}
-			res, err := c.Predict(adaptertest.Context(t), []string{"a", "b"})
-			if err != nil {
-				t.Fatal(err)
-			}
+			srv := adaptertest.Serve(t, 200, nil, tc.body)
+			res := predict(t, srv.URL, tc.opts)
 			if !reflect.DeepEqual(res.Scores, tc.wantScores) {
 				t.Errorf("scores %v, want %v", res.Scores, tc.wantScores)
 			}
@@ -113,7 +196,6 @@ func TestBadResponses(t *testing.T) {
 	tests := []struct{ name, body string }{
 		{"no predictions", `{"predictions":[],"deployedModelId":"1"}`},
 		{"predictions missing", `{"deployedModelId":"1"}`},
-		{"unknown label", `{"predictions":[` + pred + `,{"displayNames":["angry"],"confidences":[0.5]}]}`},
 		{"label twice", `{"predictions":[` + pred + `,{"displayNames":["neutral","neutral"],"confidences":[0.5,0.5]}]}`},
 		{"lengths differ", `{"predictions":[` + pred + `,{"displayNames":["neutral","positive"],"confidences":[0.5]}]}`},
 		{"NaN string", `{"predictions":[` + pred + `,{"displayNames":["neutral"],"confidences":["NaN"]}]}`},
@@ -121,25 +203,102 @@ func TestBadResponses(t *testing.T) {
 		{"above one", `{"predictions":[` + pred + `,{"displayNames":["neutral"],"confidences":[1.2]}]}`},
 		{"negative", `{"predictions":[` + pred + `,{"displayNames":["neutral"],"confidences":[-0.5]}]}`},
 		{"prediction not object", `{"predictions":[` + pred + `,"positive"]}`},
+		{"confidences missing", `{"predictions":[` + pred + `,{"ids":["1"],"displayNames":["neutral"]}]}`},
+		{"both lists missing", `{"predictions":[` + pred + `,{"ids":["1"]}]}`},
+		{"lists null", `{"predictions":[` + pred + `,{"displayNames":null,"confidences":null}]}`},
 		{"error in 200", `{"error":{"code":500,"message":"oops"}}`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				io.WriteString(w, tc.body)
-			}))
-			defer srv.Close()
-			c, err := vertex.New(adaptertest.Spec(srv.URL))
+			srv := adaptertest.Serve(t, 200, nil, tc.body)
+			c, err := vertex.New(adaptertest.Spec(srv.URL), vertex.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			_, err = c.Predict(adaptertest.Context(t), []string{"a", "b"})
-			adaptertest.Check(t, err, adaptertest.Want{Kind: errkind.Retryable, Reason: "bad_response"})
+			adaptertest.Check(t, err, adaptertest.Want{Kind: errkind.Retryable, Reason: endpoint.ReasonBadResponse})
 		})
 	}
 }
 
-func TestRequest(t *testing.T) {
+func TestStrictLabels(t *testing.T) {
+	body := `{"predictions":[
+		{"displayNames":["positive","angry"],"confidences":[0.6,0.4]},
+		{"displayNames":["negative"],"confidences":[1]}]}`
+	srv := adaptertest.Serve(t, 200, nil, body)
+	spec := adaptertest.Spec(srv.URL)
+	spec.StrictLabels = true
+	c, err := vertex.New(spec, vertex.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Predict(adaptertest.Context(t), []string{"a", "b"})
+	adaptertest.Check(t, err, adaptertest.Want{Kind: errkind.Misconfigured, Reason: endpoint.ReasonIncompatible})
+	if err != nil && !strings.Contains(err.Error(), "angry") {
+		t.Errorf("error %q does not name the label", err)
+	}
+}
+
+// Every form: a prediction without the form's fields is never a row of
+// zeros. Missing fields are a bad response; a prediction of another known
+// form is a misconfiguration that names the right vertex.prediction.
+func TestMissingFields(t *testing.T) {
+	bad := adaptertest.Want{Kind: errkind.Retryable, Reason: endpoint.ReasonBadResponse}
+	wrong := adaptertest.Want{Kind: errkind.Misconfigured, Reason: endpoint.ReasonIncompatible}
+	tests := []struct {
+		name    string
+		pred    vertex.Prediction
+		body    string
+		want    adaptertest.Want
+		suggest vertex.Prediction
+	}{
+		{"automl without lists", vertex.PredictionAutoML, `{"predictions":[{"ids":["1"]},{"ids":["1"]}]}`, bad, ""},
+		{"automl empty object", vertex.PredictionAutoML, `{"predictions":[{},{}]}`, bad, ""},
+		{"automl gets scores classes", vertex.PredictionAutoML, `{"predictions":[{"scores":[1],"classes":["positive"]},{"scores":[1],"classes":["positive"]}]}`, wrong, vertex.PredictionScoresClasses},
+		{"automl gets numbers", vertex.PredictionAutoML, `{"predictions":[[0.1,0.2,0.7],[0.1,0.2,0.7]]}`, wrong, vertex.PredictionProbabilities},
+		{"automl gets label score", vertex.PredictionAutoML, `{"predictions":[[{"label":"positive","score":1}],[{"label":"positive","score":1}]]}`, wrong, vertex.PredictionLabelScore},
+		{"automl gets class index", vertex.PredictionAutoML, `{"predictions":[2,1]}`, wrong, vertex.PredictionClassIndex},
+		{"scores classes without scores", vertex.PredictionScoresClasses, `{"predictions":[{"classes":["positive"]},{"classes":["positive"]}]}`, bad, ""},
+		{"scores classes without either", vertex.PredictionScoresClasses, `{"predictions":[{"probabilities":[1]},{"probabilities":[1]}]}`, bad, ""},
+		{"scores classes gets automl", vertex.PredictionScoresClasses, `{"predictions":[{"displayNames":["positive"],"confidences":[1]},{"displayNames":["positive"],"confidences":[1]}]}`, wrong, vertex.PredictionAutoML},
+		{"probabilities gets object", vertex.PredictionProbabilities, `{"predictions":[{"foo":1},{"foo":1}]}`, bad, ""},
+		{"probabilities gets lists of lists", vertex.PredictionProbabilities, `{"predictions":[[[0.1,0.2,0.7]],[[0.1,0.2,0.7]]]}`, bad, ""},
+		{"probabilities gets automl", vertex.PredictionProbabilities, `{"predictions":[{"displayNames":["positive"],"confidences":[1]},{"displayNames":["positive"],"confidences":[1]}]}`, wrong, vertex.PredictionAutoML},
+		{"probabilities gets class index", vertex.PredictionProbabilities, `{"predictions":[1,2]}`, wrong, vertex.PredictionClassIndex},
+		{"probabilities count differs", vertex.PredictionProbabilities, `{"predictions":[[0.3,0.7],[0.3,0.7]]}`, wrong, ""},
+		{"probabilities a string inside", vertex.PredictionProbabilities, `{"predictions":[[0.1,"x",0.7],[0.1,0.2,0.7]]}`, bad, ""},
+		{"label score without score", vertex.PredictionLabelScore, `{"predictions":[[{"label":"positive"}],[{"label":"positive"}]]}`, bad, ""},
+		{"label score without label", vertex.PredictionLabelScore, `{"predictions":[{"score":0.5},{"score":0.5}]}`, bad, ""},
+		{"label score gets numbers", vertex.PredictionLabelScore, `{"predictions":[[0.1,0.2,0.7],[0.1,0.2,0.7]]}`, wrong, vertex.PredictionProbabilities},
+		{"label score gets scores classes", vertex.PredictionLabelScore, `{"predictions":[{"scores":[1],"classes":["positive"]},{"scores":[1],"classes":["positive"]}]}`, wrong, vertex.PredictionScoresClasses},
+		{"class index gets a fraction", vertex.PredictionClassIndex, `{"predictions":[0.5,0.5]}`, bad, ""},
+		{"class index gets null", vertex.PredictionClassIndex, `{"predictions":[null,null]}`, bad, ""},
+		{"class index gets numbers", vertex.PredictionClassIndex, `{"predictions":[[0.1,0.2,0.7],[0.1,0.2,0.7]]}`, wrong, vertex.PredictionProbabilities},
+		{"class index out of range", vertex.PredictionClassIndex, `{"predictions":[3,0]}`, wrong, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := adaptertest.Serve(t, 200, nil, tc.body)
+			c, err := vertex.New(adaptertest.Spec(srv.URL), vertex.Options{Prediction: tc.pred})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.Predict(adaptertest.Context(t), []string{"a", "b"})
+			adaptertest.Check(t, err, tc.want)
+			if err == nil {
+				return
+			}
+			if tc.suggest != "" && !strings.Contains(err.Error(), "set vertex.prediction to "+string(tc.suggest)) {
+				t.Errorf("error %q does not suggest vertex.prediction %s", err, tc.suggest)
+			}
+			if tc.want == wrong && tc.suggest != "" && !strings.Contains(err.Error(), "vertex.prediction is "+string(tc.pred)) {
+				t.Errorf("error %q does not name the configured form", err)
+			}
+		})
+	}
+}
+
+func TestRequestPath(t *testing.T) {
 	tests := []struct {
 		name     string
 		spec     func(url string) endpoint.Spec
@@ -160,54 +319,48 @@ func TestRequest(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			type request struct {
-				path string
-				body map[string]any
-			}
-			reqs := make(chan request, 1)
+			paths := make(chan string, 1)
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				var body map[string]any
-				if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
-					t.Errorf("request body: %v", err)
-				}
-				reqs <- request{r.URL.Path, body}
-				io.WriteString(w, okBody(2))
+				paths <- r.URL.Path
+				io.WriteString(w, servers[0].body(2))
 			}))
 			defer srv.Close()
-			c, err := vertex.New(tc.spec(srv.URL))
+			c, err := vertex.New(tc.spec(srv.URL), vertex.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			texts := []string{`She said "fine" <b>`, "ünïcödé\n"}
-			if _, err := c.Predict(adaptertest.Context(t), texts); err != nil {
+			if _, err := c.Predict(adaptertest.Context(t), []string{"a", "b"}); err != nil {
 				t.Fatal(err)
 			}
-			got := <-reqs
-			if got.path != tc.wantPath {
-				t.Errorf("path %q, want %q", got.path, tc.wantPath)
-			}
-			want := map[string]any{"instances": []any{
-				map[string]any{"content": texts[0], "mimeType": "text/plain"},
-				map[string]any{"content": texts[1], "mimeType": "text/plain"},
-			}}
-			if !reflect.DeepEqual(got.body, want) {
-				t.Errorf("request %v\nwant %v", got.body, want)
+			if got := <-paths; got != tc.wantPath {
+				t.Errorf("path %q, want %q", got, tc.wantPath)
 			}
 		})
 	}
 }
 
+func TestBadOptions(t *testing.T) {
+	for _, opts := range []vertex.Options{
+		{Instance: "content"},
+		{Instance: vertex.InstanceKey},
+		{Prediction: "softmax"},
+		{Parameters: map[string]string{"confidenceThreshold": "0.5,"}},
+		{Parameters: map[string]string{"mode": "fast"}},
+	} {
+		_, err := vertex.New(adaptertest.Spec("http://127.0.0.1:1"), opts)
+		if errkind.ReasonOf(err) != endpoint.ReasonBadSpec {
+			t.Errorf("New(%+v) = %v, want a bad_spec error", opts, err)
+		}
+	}
+}
+
 func TestErrorMessage(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.WriteHeader(http.StatusBadRequest)
-		fmt.Fprint(w, `{"error":{"code":400,"message":"Invalid instance: content is required.","status":"INVALID_ARGUMENT"}}`)
-	}))
-	defer srv.Close()
-	c, _ := vertex.New(adaptertest.Spec(srv.URL))
+	srv := adaptertest.Serve(t, 400, nil, `{"error":{"code":400,"message":"Invalid instance: content is required.","status":"INVALID_ARGUMENT"}}`)
+	c, _ := vertex.New(adaptertest.Spec(srv.URL), vertex.Options{})
 	_, err := c.Predict(adaptertest.Context(t), []string{"a"})
 	if err == nil || !strings.Contains(err.Error(), "content is required") {
 		t.Errorf("error %v does not carry the server's message", err)
 	}
 }
 
-func BenchmarkPredict(b *testing.B) { adaptertest.Bench(b, protocol()) }
+func BenchmarkPredict(b *testing.B) { adaptertest.Bench(b, servers[0].protocol(b)) }
