@@ -42,6 +42,15 @@ func protocol() adaptertest.Protocol {
 			b, _ := json.Marshal(map[string]string{"error": msg})
 			return 400, string(b)
 		},
+		// Triton's 400s for a request whose form the model refuses, in
+		// its core's words (src/model.cc, src/infer_request.cc).
+		Misconfigured: []adaptertest.Reply{
+			{Name: "unknown input", Status: 400, Body: `{"error":"[request id: 1] unexpected inference input 'text' for model 'sentiment'"}`},
+			{Name: "unknown output", Status: 400, Body: `{"error":"unexpected inference output 'probabilities' for model 'sentiment'"}`},
+			{Name: "datatype", Status: 400, Body: `{"error":"[request id: 1] inference input 'text' data-type is 'BYTES', but model 'sentiment' expects 'INT64'"}`},
+			{Name: "shape", Status: 400, Body: `{"error":"[request id: 1] unexpected shape for input 'text' for model 'sentiment'. Expected [-1], got [2,1]. "}`},
+			{Name: "binary output", Status: 200, Header: http.Header{"Inference-Header-Content-Length": {"130"}, "Content-Type": {"application/octet-stream"}}, Body: "{}"},
+		},
 		OKBodyVersion: func(n int, v string) (string, http.Header) {
 			vb, _ := json.Marshal(v)
 			return strings.Replace(okBody(n), `"model_version":"3"`, `"model_version":`+string(vb), 1), nil
