@@ -290,8 +290,12 @@ func (w *Worker) writeRows(ctx context.Context, batch []*jobState) {
 		// A sink that is down is nobody's message's fault: hold the rows
 		// and keep trying until it is back or the worker is abandoned.
 		// The held rows fill the sink queue, the queue blocks the models,
-		// the models block pulling: backpressure, not dead letters.
-		if err == nil || !errkind.IsRetryable(err) || ctx.Err() != nil {
+		// the models block pulling: backpressure, not dead letters. Only a
+		// known transient fault holds: an error nobody classified may be
+		// caused by a row, and held forever it would stall every tenant
+		// without a delivery attempt ever being counted, so it ends as a
+		// failed delivery once the retry policy is spent.
+		if err == nil || errkind.KindOf(err) != errkind.Retryable || ctx.Err() != nil {
 			break
 		}
 		w.sinkDown.Store(true)
@@ -305,6 +309,17 @@ func (w *Worker) writeRows(ctx context.Context, batch []*jobState) {
 		w.log.Info().Msg("sink recovered")
 	}
 	w.m.SinkLatency.Observe(time.Since(start).Seconds())
+	if errkind.KindOf(err) == errkind.InvalidInput {
+		// The sink refused the batch for its data without saying which
+		// row: halve it until the bad rows stand alone.
+		if len(batch) > 1 {
+			h := len(batch) / 2
+			w.writeRows(ctx, batch[:h])
+			w.writeRows(ctx, batch[h:])
+			return
+		}
+		rowErrs, err = sinks.RowErrors{{Index: 0, Err: err}}, nil
+	}
 	if err != nil {
 		w.m.SinkRows.WithLabelValues("failed").Add(float64(len(rows)))
 		for _, js := range batch {
