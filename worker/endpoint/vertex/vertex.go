@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/chorusml/chorus/worker/endpoint"
 	"github.com/chorusml/chorus/worker/endpoint/internal/httpx"
@@ -197,9 +198,7 @@ func (c *Client) Predict(ctx context.Context, texts []string) (*endpoint.Result,
 			body.WriteByte(',')
 		}
 		body.Write(c.pre)
-		// A Go string always encodes (invalid UTF-8 becomes U+FFFD).
-		_ = body.Encode(t)
-		body.Truncate(body.Len() - 1) // the encoder's newline
+		body.Write(appendString(body.AvailableBuffer(), t))
 		body.Write(c.post)
 	}
 	body.WriteString("]}")
@@ -571,4 +570,50 @@ func (c *Client) readClassIndex(s *jsonscan.Scanner, row []float64) error {
 	}
 	row[v] = 1
 	return nil
+}
+
+// appendString appends s to b as a JSON string. It is json.Marshal's
+// result without its HTML escaping (as the shared encoder is set) and
+// without boxing each text into an interface, which was one allocation
+// per text. Invalid UTF-8 becomes U+FFFD, as encoding/json does.
+func appendString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				b = append(b, s[start:i]...)
+				b = append(b, `\ufffd`...)
+				i++
+				start = i
+				continue
+			}
+			i += size
+			continue
+		}
+		if c >= 0x20 && c != '"' && c != '\\' {
+			i++
+			continue
+		}
+		b = append(b, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			b = append(b, '\\', c)
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		case '\t':
+			b = append(b, '\\', 't')
+		default:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+		i++
+		start = i
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }
