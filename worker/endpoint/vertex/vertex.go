@@ -6,7 +6,8 @@
 // Vertex endpoint), else to {URL}/v1/models/{name}[/versions/{v}]:predict.
 // Servers differ in how a text is wrapped into an instance and how a
 // prediction is written, so both are options (Instance, Prediction); the
-// model version is Vertex's modelVersionId when the response has one.
+// model version is Vertex's modelVersionId when the response has one,
+// else the version the path pins.
 package vertex
 
 import (
@@ -96,6 +97,9 @@ type Client struct {
 	model  string
 	labels *httpx.Labels
 	pred   Prediction
+	// pinned is the version the request path names, reported when the
+	// response names none (TF Serving's does not).
+	pinned string
 	// The request is written by hand from these parts: head opens it up
 	// to the instances array, and each text goes between pre and post.
 	head, pre, post []byte
@@ -109,15 +113,16 @@ func New(spec endpoint.Spec, opts Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	target := b.URL
+	target, pinned := b.URL, ""
 	if !strings.HasSuffix(target, ":predict") {
 		target += "/v1/models/" + url.PathEscape(httpx.RemoteName(spec))
 		if spec.Version != "" {
 			target += "/versions/" + url.PathEscape(spec.Version)
+			pinned = spec.Version
 		}
 		target += ":predict"
 	}
-	c := &Client{call: b.Caller, url: target, model: spec.Name, labels: b.Labels, pred: opts.Prediction}
+	c := &Client{call: b.Caller, url: target, model: spec.Name, labels: b.Labels, pred: opts.Prediction, pinned: pinned}
 	if c.pred == "" {
 		c.pred = PredictionAutoML
 	}
@@ -287,6 +292,9 @@ func (c *Client) decode(b []byte, n int) (*endpoint.Result, error) {
 	}
 	if err := httpx.CheckVersion(version); err != nil {
 		return nil, err
+	}
+	if version == "" {
+		version = c.pinned
 	}
 	return &endpoint.Result{Scores: scores, Version: version}, nil
 }

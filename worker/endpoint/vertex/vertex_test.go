@@ -300,40 +300,46 @@ func TestMissingFields(t *testing.T) {
 
 func TestRequestPath(t *testing.T) {
 	tests := []struct {
-		name     string
-		spec     func(url string) endpoint.Spec
-		wantPath string
+		name        string
+		spec        func(url string) endpoint.Spec
+		wantPath    string
+		wantVersion string
 	}{
-		{"tf serving path", func(u string) endpoint.Spec { return adaptertest.Spec(u) }, "/v1/models/sentiment:predict"},
+		{"tf serving path", func(u string) endpoint.Spec { return adaptertest.Spec(u) }, "/v1/models/sentiment:predict", ""},
 		{"remote name and version", func(u string) endpoint.Spec {
 			s := adaptertest.Spec(u)
 			s.RemoteName = "sent"
 			s.Version = "3"
 			return s
-		}, "/v1/models/sent/versions/3:predict"},
+		}, "/v1/models/sent/versions/3:predict", "3"},
 		{"vertex endpoint url", func(u string) endpoint.Spec {
 			s := adaptertest.Spec(u + "/v1/projects/acme/locations/europe-west4/endpoints/1234:predict")
 			s.Version = "ignored: the URL names the endpoint"
 			return s
-		}, "/v1/projects/acme/locations/europe-west4/endpoints/1234:predict"},
+		}, "/v1/projects/acme/locations/europe-west4/endpoints/1234:predict", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			paths := make(chan string, 1)
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				paths <- r.URL.Path
-				io.WriteString(w, servers[0].body(2))
+				// TF Serving's answer: no version in it.
+				io.WriteString(w, `{"predictions":[[0.1,0.2,0.7],[0.1,0.2,0.7]]}`)
 			}))
 			defer srv.Close()
-			c, err := vertex.New(tc.spec(srv.URL), vertex.Options{})
+			c, err := vertex.New(tc.spec(srv.URL), servers[2].opts)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := c.Predict(adaptertest.Context(t), []string{"a", "b"}); err != nil {
+			res, err := c.Predict(adaptertest.Context(t), []string{"a", "b"})
+			if err != nil {
 				t.Fatal(err)
 			}
 			if got := <-paths; got != tc.wantPath {
 				t.Errorf("path %q, want %q", got, tc.wantPath)
+			}
+			if res.Version != tc.wantVersion {
+				t.Errorf("version %q, want %q", res.Version, tc.wantVersion)
 			}
 		})
 	}
@@ -364,3 +370,103 @@ func TestErrorMessage(t *testing.T) {
 }
 
 func BenchmarkPredict(b *testing.B) { adaptertest.Bench(b, servers[0].protocol(b)) }
+
+// requestBody captures the body of the one request a client sends.
+func requestBody(t *testing.T, opts vertex.Options, texts []string) []byte {
+	t.Helper()
+	bodies := make(chan []byte, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		bodies <- b
+		w.WriteHeader(503)
+	}))
+	defer srv.Close()
+	c, err := vertex.New(adaptertest.Spec(srv.URL), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = c.Predict(adaptertest.Context(t), texts)
+	return <-bodies
+}
+
+// sameJSON fails unless got and want are the same JSON value.
+func sameJSON(t *testing.T, got []byte, want string) {
+	t.Helper()
+	var g, w any
+	if err := json.Unmarshal(got, &g); err != nil {
+		t.Fatalf("request %s is not JSON: %v", got, err)
+	}
+	if err := json.Unmarshal([]byte(want), &w); err != nil {
+		t.Fatalf("want %s: %v", want, err)
+	}
+	if !reflect.DeepEqual(g, w) {
+		t.Errorf("request %s\nwant    %s", got, want)
+	}
+}
+
+func TestRequestForms(t *testing.T) {
+	texts := []string{`She said "fine" <b>`, "ünïcödé\n"}
+	tests := []struct {
+		name string
+		opts vertex.Options
+		want string
+	}{
+		{"automl text", vertex.Options{},
+			`{"instances":[{"content":"She said \"fine\" <b>","mimeType":"text/plain"},{"content":"ünïcödé\n","mimeType":"text/plain"}]}`},
+		{"automl text, other mime type", vertex.Options{Instance: vertex.InstanceAutoMLText, MIMEType: "text/html"},
+			`{"instances":[{"content":"She said \"fine\" <b>","mimeType":"text/html"},{"content":"ünïcödé\n","mimeType":"text/html"}]}`},
+		{"plain strings", vertex.Options{Instance: vertex.InstanceString},
+			`{"instances":["She said \"fine\" <b>","ünïcödé\n"]}`},
+		{"inputs", vertex.Options{Instance: vertex.InstanceInputs},
+			`{"instances":[{"inputs":"She said \"fine\" <b>"},{"inputs":"ünïcödé\n"}]}`},
+		{"named key", vertex.Options{Instance: vertex.InstanceKey, InstanceKey: "review_text"},
+			`{"instances":[{"review_text":"She said \"fine\" <b>"},{"review_text":"ünïcödé\n"}]}`},
+		{"parameters", vertex.Options{Parameters: map[string]string{"confidenceThreshold": "0.5", "maxPredictions": " 5 ", "labels": `["a", "b"]`}},
+			`{"instances":[{"content":"She said \"fine\" <b>","mimeType":"text/plain"},{"content":"ünïcödé\n","mimeType":"text/plain"}],
+			  "parameters":{"confidenceThreshold":0.5,"maxPredictions":5,"labels":["a","b"]}}`},
+		{"signature name", vertex.Options{Instance: vertex.InstanceString, SignatureName: "serving_default"},
+			`{"signature_name":"serving_default","instances":["She said \"fine\" <b>","ünïcödé\n"]}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sameJSON(t, requestBody(t, tc.opts, texts), tc.want)
+		})
+	}
+}
+
+// TF Serving's batch limit and signature errors, Google's unknown field:
+// the first splits the batch, the others stop the model, as the call
+// layer reads them.
+func TestConfigErrors(t *testing.T) {
+	tests := []struct {
+		name, body string
+		want       adaptertest.Want
+	}{
+		{"tf serving batch limit", `{ "error": "Task size 65 is larger than maximum input batch size 64" }`,
+			adaptertest.Want{Kind: errkind.Permanent, Reason: endpoint.ReasonBatchTooLarge}},
+		{"tf serving signature", `{ "error": "Serving signature name: \"serving_default\" not found in signature def" }`,
+			adaptertest.Want{Kind: errkind.Misconfigured, Reason: endpoint.ReasonIncompatible}},
+		{"tf serving input name", `{ "error": "Failed to process element: 0 key: text of 'instances' list. Error: Invalid argument: JSON object: does not have named input: text" }`,
+			adaptertest.Want{Kind: errkind.Misconfigured, Reason: endpoint.ReasonIncompatible}},
+		{"google unknown field", `{"error":{"code":400,"message":"Invalid JSON payload received. Unknown name \"signature_name\": Cannot find field.","status":"INVALID_ARGUMENT"}}`,
+			adaptertest.Want{Kind: errkind.Misconfigured, Reason: endpoint.ReasonIncompatible}},
+		{"a text refused", `{"error":{"code":400,"message":"text too long","status":"INVALID_ARGUMENT"}}`,
+			adaptertest.Want{Kind: errkind.Permanent, Reason: endpoint.ReasonBadRequest}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := adaptertest.Serve(t, 400, nil, tc.body)
+			c, err := vertex.New(adaptertest.Spec(srv.URL), vertex.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.Predict(adaptertest.Context(t), []string{"a", "b"})
+			adaptertest.Check(t, err, tc.want)
+			if tc.want.Reason == endpoint.ReasonBatchTooLarge {
+				if n, ok := endpoint.BatchLimit(err); !ok || n != 64 {
+					t.Errorf("BatchLimit = %d, %v; want 64", n, ok)
+				}
+			}
+		})
+	}
+}
