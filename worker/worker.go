@@ -203,6 +203,9 @@ func (w *Worker) Health() error {
 	return nil
 }
 
+// closeBudget bounds each stage's Close after the drain.
+const closeBudget = 5 * time.Second
+
 // Run pulls and scores until ctx ends, then drains: it stops pulling,
 // finishes in-flight work within the drain timeout, flushes the sink and
 // the acks, and closes the source and the sink. Messages still unresolved
@@ -255,21 +258,31 @@ func (w *Worker) Run(ctx context.Context) error {
 		w.log.Warn().Dur("drain_timeout", drainTimeout).Msg("drain timed out; releasing unfinished messages for redelivery")
 		abandon()
 	}
-	closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
+	// Close in the order data flows, each stage with a budget of its own:
+	// a source slow to close (a long poll) must not leave the sink no
+	// time to flush.
+	stage := func() (context.Context, context.CancelFunc) {
+		return context.WithTimeout(context.WithoutCancel(ctx), closeBudget)
+	}
+	closeCtx, cancel := stage()
 	for _, r := range w.runners {
 		r.close(closeCtx)
 	}
 	_ = w.sinkB.Close(closeCtx)
 	_ = w.ackB.Close(closeCtx)
+	cancel()
 	abandon()
 	var errs []error
-	if err := w.src.Close(closeCtx); err != nil {
+	srcCtx, cancel := stage()
+	if err := w.src.Close(srcCtx); err != nil {
 		errs = append(errs, fmt.Errorf("closing source: %w", err))
 	}
-	if err := w.sink.Close(closeCtx); err != nil {
+	cancel()
+	sinkCtx, cancel := stage()
+	if err := w.sink.Close(sinkCtx); err != nil {
 		errs = append(errs, fmt.Errorf("closing sink: %w", err))
 	}
+	cancel()
 	if pullErr != nil && !errors.Is(pullErr, context.Canceled) {
 		errs = append(errs, pullErr)
 	}

@@ -45,6 +45,8 @@ import (
 const (
 	DefaultPollers                = 4
 	DefaultWaitTime               = 20 * time.Second
+	// closePollGrace is how long Close lets polls in progress finish.
+	closePollGrace = time.Second
 	DefaultVisibilityTimeout      = 30 * time.Second
 	DefaultMaxExtension           = time.Hour
 	DefaultMaxOutstandingMessages = 1000
@@ -69,9 +71,9 @@ type Options struct {
 	// Pollers is the number of concurrent ReceiveMessage loops; default 4.
 	Pollers int
 	// WaitTime is the long-poll wait, in whole seconds up to 20s; default
-	// 20s, negative for short polling. Close waits for polls in progress
-	// (up to WaitTime, or its context) so that what they return is released
-	// rather than left invisible.
+	// 20s, negative for short polling. Close gives polls in progress a
+	// second to return what they have (released rather than left
+	// invisible), then cuts them, whatever WaitTime is.
 	WaitTime time.Duration
 	// VisibilityTimeout is asked for on receive (whole seconds, rounded
 	// up) and is the least the heartbeat extends by; default 30s.
@@ -737,12 +739,16 @@ func (s *Source) Close(ctx context.Context) error {
 
 	// A long poll cut short may have been handed messages that then stay
 	// invisible for the visibility timeout (SQS, and moto, keep polling
-	// for a closed connection), so polls in progress are waited for while
-	// ctx allows. Giving up is not an error: nothing is lost, only delayed.
-	if !waitCtx(ctx, s.pollers.Wait) {
+	// for a closed connection), so polls in progress get a short grace to
+	// return what they have. Not the whole wait_time: an idle worker's
+	// poll would hold a SIGTERM for up to 20s, past most drain budgets.
+	// Cutting it is not an error: nothing is lost, only delayed.
+	grace, cancelGrace := context.WithTimeout(ctx, closePollGrace)
+	if !waitCtx(grace, s.pollers.Wait) {
 		s.cancelPoll()
 		s.pollers.Wait()
 	}
+	cancelGrace()
 	s.cancelPoll()
 	if !waitCtx(ctx, func() { <-s.hbDone }) {
 		s.cancelHB()

@@ -259,6 +259,7 @@ func TestSource(t *testing.T) {
 		{"missing_queue_is_permanent", testMissingQueue},
 		{"flow_control_bounds_receives", testFlowControlBoundsReceives},
 		{"close_releases_at_once", testCloseReleases},
+		{"close_is_prompt_during_a_long_poll", testClosePrompt},
 		{"nack_delay_capped_at_12h", testNackCap},
 		{"visibility_heartbeat", testVisibilityHeartbeat},
 		{"extension_sized_from_processing_time", testExtensionSizing},
@@ -486,6 +487,29 @@ func testCloseReleases(t *testing.T, ctx context.Context, srv *sqstest.Server) {
 	}
 	if got := s.Stats().Released; got != 5 {
 		t.Errorf("Released = %d, want 5", got)
+	}
+}
+
+// An idle worker's SIGTERM must not wait out the long poll: Close ends
+// within its grace, well inside a small close budget, at the default 20s
+// wait_time.
+func testClosePrompt(t *testing.T, ctx context.Context, srv *sqstest.Server) {
+	f := newFixture(t, ctx, srv, false)
+	s := f.source(t, Options{WaitTime: DefaultWaitTime})
+	// The pollers long-poll the empty queue from the start; a receive that
+	// gives up finds nothing and leaves them polling.
+	rctx, rcancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	if msgs, _ := s.Receive(rctx, 10); len(msgs) != 0 {
+		t.Fatalf("received %d messages from an empty queue", len(msgs))
+	}
+	rcancel()
+	closeCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := s.Close(closeCtx); err != nil {
+		t.Fatalf("Close during a 20s long poll: %v", err)
+	}
+	if closeCtx.Err() != nil {
+		t.Fatal("Close used up its 5s budget waiting for the long poll")
 	}
 }
 
