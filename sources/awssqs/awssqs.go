@@ -43,10 +43,10 @@ import (
 
 // Defaults, used where an Options field is zero.
 const (
-	DefaultPollers                = 4
-	DefaultWaitTime               = 20 * time.Second
+	DefaultPollers  = 4
+	DefaultWaitTime = 20 * time.Second
 	// closePollGrace is how long Close lets polls in progress finish.
-	closePollGrace = time.Second
+	closePollGrace                = time.Second
 	DefaultVisibilityTimeout      = 30 * time.Second
 	DefaultMaxExtension           = time.Hour
 	DefaultMaxOutstandingMessages = 1000
