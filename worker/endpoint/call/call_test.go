@@ -16,11 +16,11 @@ import (
 // fakeClient answers by a rule over the texts; unit tests only (the
 // adapters run this layer against real HTTP in adaptertest).
 type fakeClient struct {
-	mu    sync.Mutex
-	sizes []int
-	rule  func(texts []string) error
-	info  *endpoint.Info
-	start error
+	mu     sync.Mutex
+	sizes  []int
+	rule   func(texts []string) error
+	info   *endpoint.Info
+	start  error
 	starts int
 }
 
