@@ -60,6 +60,8 @@ func (ms *msgState) fail(d deadJob) {
 }
 
 // complete acks, nacks or dead-letters the message once all jobs are done.
+// Acks go through the ack batcher; nacks and dead letters, with their
+// retries, through the completion stage, never on the caller's goroutine.
 func (ms *msgState) complete() {
 	w := ms.w
 	ms.mu.Lock()
@@ -71,12 +73,18 @@ func (ms *msgState) complete() {
 		}
 		return
 	}
+	w.settle.do(func(ctx context.Context) { w.settleFailed(ctx, ms, failed) })
+}
+
+// settleFailed nacks a message with failed jobs, or dead-letters them once
+// its delivery attempts are spent.
+func (w *Worker) settleFailed(ctx context.Context, ms *msgState, failed []deadJob) {
 	max := w.cfg.Worker.MaxDeliveryAttempts
 	if max > 0 && ms.msg.DeliveryAttempt >= max {
 		// Attempts are spent: park the failed jobs with their last error
 		// rather than nack the message into an endless loop.
-		if w.park(ms, failed) == nil {
-			if err := w.ackB.Add(w.workCtx, ms); err != nil {
+		if w.park(ctx, ms, failed) == nil {
+			if err := w.ackB.Add(ctx, ms); err != nil {
 				ms.release()
 			}
 			return
@@ -88,10 +96,11 @@ func (ms *msgState) complete() {
 	attempt := max1(ms.msg.DeliveryAttempt)
 	nb := w.cfg.Worker.NackBackoff
 	delay := min(nb.Initial<<min(attempt-1, 20), nb.Max)
-	err := retry.Do(w.workCtx, sourcePolicy, nil, func(ctx context.Context) error {
+	err := retry.Do(ctx, sourcePolicy, nil, func(ctx context.Context) error {
 		return w.src.Nack(ctx, []*sources.Message{ms.msg}, delay)
 	}, nil)
 	if err != nil {
+		w.m.SettleFailures.WithLabelValues(metrics.OpNack).Inc()
 		w.log.Warn().Err(err).Str("message_id", ms.msg.ID).Msg("nack failed; the source will redeliver after its deadline")
 	} else {
 		w.m.MessagesNacked.Inc()
@@ -129,6 +138,7 @@ func (w *Worker) sendAcks(ctx context.Context, batch []*msgState) {
 	if err != nil {
 		// Results are committed; a lost ack only means a redelivery that
 		// the sink's idempotency absorbs.
+		w.m.SettleFailures.WithLabelValues(metrics.OpAck).Add(float64(len(msgs)))
 		w.log.Warn().Err(err).Int("messages", len(msgs)).Msg("ack failed; messages will be redelivered")
 	} else {
 		w.m.MessagesAcked.Add(float64(len(msgs)))
@@ -139,15 +149,16 @@ func (w *Worker) sendAcks(ctx context.Context, batch []*msgState) {
 }
 
 // park dead-letters payloads of ms with their reasons.
-func (w *Worker) park(ms *msgState, dead []deadJob) error {
+func (w *Worker) park(ctx context.Context, ms *msgState, dead []deadJob) error {
 	dls := make([]sources.DeadLetter, len(dead))
 	for i, d := range dead {
 		dls[i] = sources.DeadLetter{Message: ms.msg, Body: d.raw, Reason: errkind.ReasonOf(d.err), Detail: d.err.Error(), Stage: d.stage}
 	}
-	err := retry.Do(w.workCtx, sourcePolicy, nil, func(ctx context.Context) error {
+	err := retry.Do(ctx, sourcePolicy, nil, func(ctx context.Context) error {
 		return w.src.DeadLetter(ctx, dls)
 	}, nil)
 	if err != nil {
+		w.m.SettleFailures.WithLabelValues(metrics.OpDeadLetter).Inc()
 		w.log.Error().Err(err).Str("message_id", ms.msg.ID).Msg("dead-letter failed; message will be retried")
 		return err
 	}
@@ -160,16 +171,19 @@ func (w *Worker) park(ms *msgState, dead []deadJob) error {
 	return nil
 }
 
-// deadLetter parks payloads found bad at decode or routing and resolves
-// them; if parking fails they count as transient failures (nack).
+// deadLetter parks payloads found bad (at decode, routing, the endpoint or
+// the sink) and resolves them, on the completion stage; if parking fails
+// they count as transient failures (nack).
 func (w *Worker) deadLetter(ms *msgState, dead []deadJob) {
-	if err := w.park(ms, dead); err != nil {
-		for _, d := range dead {
-			ms.fail(deadJob{raw: d.raw, err: err, stage: d.stage, tenant: d.tenant})
+	w.settle.do(func(ctx context.Context) {
+		if err := w.park(ctx, ms, dead); err != nil {
+			for _, d := range dead {
+				ms.fail(deadJob{raw: d.raw, err: err, stage: d.stage, tenant: d.tenant})
+			}
+			return
 		}
-		return
-	}
-	ms.resolve(len(dead))
+		ms.resolve(len(dead))
+	})
 }
 
 // slot is one model's answer for one job.

@@ -69,6 +69,7 @@ type Worker struct {
 	combiners []*ensemble.Combiner // by pipeline index
 	limits    job.Limits
 	runners   []*modelRunner // by model index; started lazily
+	settle    *settler       // the completion stage: nacks and dead letters
 	// shared[p] are the model indexes of pipeline p that serve every
 	// tenant: readiness judges these, since one tenant's custom model being
 	// down stops only that tenant.
@@ -222,6 +223,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.sinkB = batcher.New(workCtx, batcher.Policy{
 		MaxItems: sb.MaxRows, Linger: sb.Linger, MaxInFlight: sb.MaxInFlight, MaxWaiting: sb.MaxWaiting,
 	}, nil, w.writeRows)
+	w.settle = newSettler(workCtx)
 	w.ackB = batcher.New(workCtx, batcher.Policy{
 		MaxItems: 1000, Linger: 5 * time.Millisecond, MaxInFlight: 2, MaxWaiting: 4 * w.cfg.Worker.MaxOutstandingMessages,
 	}, nil, w.sendAcks)
@@ -269,6 +271,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		r.close(closeCtx)
 	}
 	_ = w.sinkB.Close(closeCtx)
+	// Settling may still ack (a dead letter parked, then its message
+	// acked), so the completion stage closes before the ack batcher.
+	_ = w.settle.Close(closeCtx)
 	_ = w.ackB.Close(closeCtx)
 	cancel()
 	abandon()

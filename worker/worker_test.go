@@ -57,6 +57,8 @@ type harnessOpts struct {
 	topic    memsource.TopicOptions
 	edit     func(cfg *config.Config)
 	wrapSink func(s sinks.Sink) sinks.Sink
+	// wrapSource wraps the in-memory source (fault injection).
+	wrapSource func(s sources.Source) sources.Source
 }
 
 type syncBuffer struct {
@@ -138,12 +140,16 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 		MaxOutstandingBytes:    h.cfg.Worker.MaxOutstandingBytes,
 	})
 	h.sink = memsink.New()
+	var src sources.Source = h.src
+	if o.wrapSource != nil {
+		src = o.wrapSource(src)
+	}
 	var sink sinks.Sink = h.sink
 	if o.wrapSink != nil {
 		sink = o.wrapSink(sink)
 	}
 	h.w, err = worker.New(worker.Options{
-		Config: h.cfg, Source: h.src, Sink: sink,
+		Config: h.cfg, Source: src, Sink: sink,
 		Clients: func(m config.Model) (endpoint.Client, error) {
 			n, _ := h.created.LoadOrStore(m.Name, new(atomic.Int32))
 			n.(*atomic.Int32).Add(1)

@@ -14,6 +14,13 @@ const (
 	OutcomeRetried      = "retried"
 )
 
+// Settle operations (label "op" of chorus_settle_failures_total).
+const (
+	OpAck        = "ack"
+	OpNack       = "nack"
+	OpDeadLetter = "dead_letter"
+)
+
 // Metrics are the worker's collectors. Metric names are part of the
 // operator contract (dashboards, alerts): change them only with care.
 type Metrics struct {
@@ -45,6 +52,9 @@ type Metrics struct {
 	// config or server changes, with the reason (incompatible,
 	// unauthorized, not_found, not_implemented, redirect).
 	ModelMisconfigured *prometheus.GaugeVec // model, reason
+	// SettleFailures counts ack, nack and dead-letter calls that failed
+	// after their retries (op: ack, nack, dead_letter).
+	SettleFailures *prometheus.CounterVec // op
 	// MessageAge is publish → receive, where the source reports the
 	// publish time; BacklogAge is the latest such age, how far behind the
 	// broker's head this worker reads.
@@ -107,6 +117,9 @@ func New(reg prometheus.Registerer) *Metrics {
 		ModelMisconfigured: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "chorus_model_misconfigured", Help: "1 while the model and its server disagree in a way no retry fixes (reason says how); its jobs wait or go partial."},
 			[]string{"model", "reason"}),
+		SettleFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chorus_settle_failures_total", Help: "Ack, nack and dead-letter calls that failed after their retries, by op."},
+			[]string{"op"}),
 		MessageAge: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "chorus_message_age_seconds", Help: "Time from publish to receive, where the source reports the publish time.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 4, 12)}), // 10ms … ~12h
@@ -117,7 +130,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		reg.MustRegister(m.MessagesReceived, m.MessagesAcked, m.MessagesNacked, m.DeliveryAttempts,
 			m.Jobs, m.DeadLetters, m.InFlightMessages, m.InFlightJobs, m.BatchSize, m.BatchFill,
 			m.EndpointLatency, m.EndpointErrors, m.EndpointItems, m.ModelsFailed, m.SinkRows,
-			m.SinkLatency, m.JobLatency, m.EndpointSeconds, m.EndpointUp, m.ModelMisconfigured, m.MessageAge, m.BacklogAge)
+			m.SinkLatency, m.JobLatency, m.EndpointSeconds, m.EndpointUp, m.ModelMisconfigured, m.SettleFailures, m.MessageAge, m.BacklogAge)
 	}
 	return m
 }
