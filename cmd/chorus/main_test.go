@@ -42,6 +42,10 @@ func TestDispatch(t *testing.T) {
 		{"run without config", []string{"run"}, 2, "--config"},
 		{"models without verb", []string{"models"}, 2, "serve"},
 		{"serve unknown model", []string{"models", "serve", "--addr", "127.0.0.1:0", "--models", "nope"}, 2, `no reference model named "nope"`},
+		{"serve unknown dialect", []string{"models", "serve", "--addr", "127.0.0.1:0", "--dialect", "open-inference=torchserve"}, 2,
+			`open-inference dialect "torchserve" is not one of chorus, triton, kserve-hf`},
+		{"serve dialect of no protocol", []string{"models", "serve", "--addr", "127.0.0.1:0", "--dialect", "grpc=triton"}, 2, `unknown protocol "grpc"`},
+		{"serve help lists dialects", []string{"models", "serve", "-h"}, 1, "vertex: automl, tabular, tf-serving"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

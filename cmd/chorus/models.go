@@ -21,7 +21,8 @@ func modelsServeCmd(ctx context.Context, args []string, stderr io.Writer) error 
 	fs.DurationVar(&o.BatchCost, "batch-cost", 0, "emulated GPU cost per batch (e.g. 20ms)")
 	fs.DurationVar(&o.ItemCost, "item-cost", 0, "emulated GPU cost per item (e.g. 500us)")
 	fs.IntVar(&o.MaxConcurrent, "max-concurrent", 0, "batches each model runs at once (0: unlimited)")
-	fs.IntVar(&o.MaxBatch, "max-batch", 0, "largest batch accepted; larger ones get 413 (0: unlimited)")
+	fs.IntVar(&o.MaxBatch, "max-batch", 0, "largest batch accepted, also reported as the server's limit; larger ones are refused in the dialect's words (0: unlimited)")
+	fs.Var(&o.Dialects, "dialect", "protocol=dialect, repeatable, the real server each protocol answers as ("+modelserver.DialectUsage()+"; the first of each is the default)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -51,14 +52,15 @@ func modelsServeCmd(ctx context.Context, args []string, stderr io.Writer) error 
 		return err
 	}
 	base := "http://" + ln.Addr().String()
-	fmt.Fprintf(stderr, "serving %d reference models on %s\n", len(models), base)
+	srv := modelserver.New(models, o)
+	fmt.Fprintf(stderr, "serving %d reference models on %s (dialects %s)\n", len(models), base, o.Dialects.String())
 	for _, m := range models {
 		fmt.Fprintf(stderr, "  %-16s version %s  labels %s\n", m.Name(), m.Version(), strings.Join(m.Labels(), ","))
 		fmt.Fprintf(stderr, "    open-inference  POST %s/v2/models/%s/infer\n", base, m.Name())
 		fmt.Fprintf(stderr, "    vertex          POST %s/v1/models/%s:predict\n", base, m.Name())
 		fmt.Fprintf(stderr, "    tei             POST %s/tei/%s/predict\n", base, m.Name())
 	}
-	return modelserver.New(models, o).Serve(ctx, ln)
+	return srv.Serve(ctx, ln)
 }
 
 func modelsEvalCmd(args []string, stdout, stderr io.Writer) error {

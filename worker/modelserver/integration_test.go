@@ -28,8 +28,8 @@ var labels = []string{"negative", "neutral", "positive"}
 
 func adapters() []adapter {
 	oip := func(s endpoint.Spec) (endpoint.Client, error) { return openinference.New(s) }
-	vtx := func(s endpoint.Spec) (endpoint.Client, error) { return vertex.New(s) }
-	te := func(s endpoint.Spec) (endpoint.Client, error) { return tei.New(s) }
+	vtx := func(s endpoint.Spec) (endpoint.Client, error) { return vertex.New(s, vertex.Options{}) }
+	te := func(s endpoint.Spec) (endpoint.Client, error) { return tei.New(s, tei.Options{}) }
 	return []adapter{
 		{"open-inference", func(b string) endpoint.Spec {
 			return endpoint.Spec{Name: "sentiment", URL: b, Labels: labels}
@@ -174,7 +174,7 @@ func TestVersionPinMismatch(t *testing.T) {
 	_, hs := newServer(t, modelserver.Options{})
 	for _, newClient := range []func(endpoint.Spec) (endpoint.Client, error){
 		func(s endpoint.Spec) (endpoint.Client, error) { return openinference.New(s) },
-		func(s endpoint.Spec) (endpoint.Client, error) { return vertex.New(s) },
+		func(s endpoint.Spec) (endpoint.Client, error) { return vertex.New(s, vertex.Options{}) },
 	} {
 		c, err := newClient(endpoint.Spec{Name: "sentiment", Version: "v0", URL: hs.URL, Labels: labels})
 		if err != nil {

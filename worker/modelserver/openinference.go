@@ -11,11 +11,19 @@ import (
 // The tensors a Chorus classifier exchanges over the open inference
 // protocol.
 const (
-	oipInput  = "text"
-	oipOutput = "probabilities"
+	chorusInput  = "text"
+	chorusOutput = "probabilities"
 )
 
 func (s *Server) routeOpenInference() {
+	switch s.opts.Dialects.OpenInference {
+	case OIPTriton:
+		s.routeTriton()
+		return
+	case OIPKServeHF:
+		s.routeKServe()
+		return
+	}
 	ok := func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) }
 	s.mux.HandleFunc("GET /v2/health/live", ok)
 	s.mux.HandleFunc("GET /v2/health/ready", ok)
@@ -23,30 +31,48 @@ func (s *Server) routeOpenInference() {
 		b, _ := json.Marshal(map[string]any{"name": "chorus-modelserver", "version": "1", "extensions": []string{}})
 		writeJSON(w, http.StatusOK, b)
 	})
-	s.mux.HandleFunc("GET /v2/models/{name}", s.oipMetadata)
-	s.mux.HandleFunc("GET /v2/models/{name}/versions/{version}", s.oipMetadata)
-	s.mux.HandleFunc("GET /v2/models/{name}/ready", s.oipReady)
-	s.mux.HandleFunc("GET /v2/models/{name}/versions/{version}/ready", s.oipReady)
-	s.mux.HandleFunc("POST /v2/models/{name}/infer", s.oipInfer)
-	s.mux.HandleFunc("POST /v2/models/{name}/versions/{version}/infer", s.oipInfer)
+	s.routeModels(s.oipMetadata, s.oipReady, s.oipInfer)
+}
+
+// routeModels routes a model's metadata, ready and infer paths, with and
+// without a version.
+func (s *Server) routeModels(metadata, ready, infer http.HandlerFunc) {
+	s.mux.HandleFunc("GET /v2/models/{name}", metadata)
+	s.mux.HandleFunc("GET /v2/models/{name}/versions/{version}", metadata)
+	s.mux.HandleFunc("GET /v2/models/{name}/ready", ready)
+	s.mux.HandleFunc("GET /v2/models/{name}/versions/{version}/ready", ready)
+	s.mux.HandleFunc("POST /v2/models/{name}/infer", infer)
+	s.mux.HandleFunc("POST /v2/models/{name}/versions/{version}/infer", infer)
 }
 
 // oipError writes the protocol's error body: {"error": "..."}.
 func oipError(w http.ResponseWriter, status int, msg string) {
-	b, _ := json.Marshal(map[string]string{"error": msg})
+	b := marshal(map[string]string{"error": msg})
 	writeJSON(w, status, b)
 }
 
 // oipModel finds the model a path names, answering 404 itself if none.
 func (s *Server) oipModel(w http.ResponseWriter, r *http.Request) *model {
+	return s.findModel(w, r, func(name, version string) string {
+		if version == "" {
+			return fmt.Sprintf("model %q not found", name)
+		}
+		return fmt.Sprintf("model %q has no version %q", name, version)
+	})
+}
+
+// findModel finds the model a path names. If there is none, or not at the
+// path's version, it answers 404 with notFound's words (version is "" for
+// an unknown model).
+func (s *Server) findModel(w http.ResponseWriter, r *http.Request, notFound func(name, version string) string) *model {
 	name := r.PathValue("name")
 	m, ok := s.models[name]
 	if !ok {
-		oipError(w, http.StatusNotFound, fmt.Sprintf("model %q not found", name))
+		oipError(w, http.StatusNotFound, notFound(name, ""))
 		return nil
 	}
 	if v := r.PathValue("version"); v != "" && v != m.version {
-		oipError(w, http.StatusNotFound, fmt.Sprintf("model %q has no version %q", name, v))
+		oipError(w, http.StatusNotFound, notFound(name, v))
 		return nil
 	}
 	return m
@@ -74,8 +100,8 @@ func (s *Server) oipMetadata(w http.ResponseWriter, r *http.Request) {
 		Name:       m.name,
 		Versions:   []string{m.version},
 		Platform:   "chorus_refmodel",
-		Inputs:     []oipTensorMeta{{oipInput, "BYTES", []int{-1, 1}}},
-		Outputs:    []oipTensorMeta{{oipOutput, "FP32", []int{-1, len(m.labels)}}},
+		Inputs:     []oipTensorMeta{{chorusInput, "BYTES", []int{-1, 1}}},
+		Outputs:    []oipTensorMeta{{chorusOutput, "FP32", []int{-1, len(m.labels)}}},
 		Parameters: map[string]any{"labels": m.labels, "multi_label": m.m.MultiLabel()},
 	})
 	writeJSON(w, http.StatusOK, b)
@@ -88,16 +114,25 @@ func (s *Server) oipReady(w http.ResponseWriter, r *http.Request) {
 }
 
 type oipRequest struct {
-	ID     string `json:"id"`
-	Inputs []struct {
-		Name     string          `json:"name"`
-		Shape    []int           `json:"shape"`
-		Datatype string          `json:"datatype"`
-		Data     json.RawMessage `json:"data"`
-	} `json:"inputs"`
-	Outputs []struct {
-		Name string `json:"name"`
-	} `json:"outputs"`
+	ID      string      `json:"id"`
+	Inputs  []oipInput  `json:"inputs"`
+	Outputs []oipOutput `json:"outputs"`
+}
+
+type oipInput struct {
+	Name     string          `json:"name"`
+	Shape    []int           `json:"shape"`
+	Datatype string          `json:"datatype"`
+	Data     json.RawMessage `json:"data"`
+}
+
+type oipOutput struct {
+	Name       string `json:"name"`
+	Parameters struct {
+		// Classification asks Triton's classification extension for
+		// the top K classes.
+		Classification int `json:"classification"`
+	} `json:"parameters"`
 }
 
 func (s *Server) oipInfer(w http.ResponseWriter, r *http.Request) {
@@ -115,7 +150,7 @@ func (s *Server) oipInfer(w http.ResponseWriter, r *http.Request) {
 		oipError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	scores, f, ok := s.score(w, r, m, texts, oipError)
+	scores, f, ok := s.score(w, r, m, texts, refusals{fail: oipError})
 	if !ok {
 		return
 	}
@@ -136,7 +171,7 @@ func (s *Server) oipInfer(w http.ResponseWriter, r *http.Request) {
 			b = append(b, `,"id":`...)
 			b = append(b, quote(req.ID)...)
 		}
-		b = append(b, `,"outputs":[{"name":"`+oipOutput+`","datatype":"FP32","shape":[`...)
+		b = append(b, `,"outputs":[{"name":"`+chorusOutput+`","datatype":"FP32","shape":[`...)
 		b = strconv.AppendInt(b, int64(len(scores)), 10)
 		b = append(b, ',')
 		b = strconv.AppendInt(b, int64(cols), 10)
@@ -163,7 +198,7 @@ func oipTexts(req *oipRequest) ([]string, error) {
 		return nil, fmt.Errorf("expected 1 input, got %d", len(req.Inputs))
 	}
 	for _, o := range req.Outputs {
-		if o.Name != oipOutput {
+		if o.Name != chorusOutput {
 			return nil, fmt.Errorf("unknown output %q", o.Name)
 		}
 	}
@@ -174,6 +209,18 @@ func oipTexts(req *oipRequest) ([]string, error) {
 	if len(in.Shape) == 0 || len(in.Shape) > 2 || (len(in.Shape) == 2 && in.Shape[1] != 1) {
 		return nil, fmt.Errorf("input %q: shape %v, want [N] or [N, 1]", in.Name, in.Shape)
 	}
+	texts, err := inputTexts(in)
+	if err != nil {
+		return nil, err
+	}
+	if in.Shape[0] != len(texts) {
+		return nil, fmt.Errorf("input %q: shape %v for %d elements", in.Name, in.Shape, len(texts))
+	}
+	return texts, nil
+}
+
+// inputTexts reads a BYTES input's data, flat or nested one deep.
+func inputTexts(in oipInput) ([]string, error) {
 	var texts []string
 	data := bytes.TrimSpace(in.Data)
 	if len(data) > 1 && data[0] == '[' && bytes.TrimSpace(data[1:])[0] == '[' {
@@ -189,9 +236,6 @@ func oipTexts(req *oipRequest) ([]string, error) {
 		}
 	} else if err := json.Unmarshal(data, &texts); err != nil {
 		return nil, fmt.Errorf("input %q: data: %w", in.Name, err)
-	}
-	if in.Shape[0] != len(texts) {
-		return nil, fmt.Errorf("input %q: shape %v for %d elements", in.Name, in.Shape, len(texts))
 	}
 	return texts, nil
 }

@@ -7,21 +7,24 @@
 // Routes, for every model:
 //
 //	GET  /v2, /v2/health/live, /v2/health/ready
-//	GET  /v2/models/{name}[/versions/{v}]          metadata, labels in parameters
+//	GET  /v2/models/{name}[/versions/{v}]          metadata
 //	GET  /v2/models/{name}[/versions/{v}]/ready
+//	GET  /v2/models/{name}[/versions/{v}]/config   Triton's model config (triton)
 //	POST /v2/models/{name}[/versions/{v}]/infer    open inference protocol
+//	GET  /v1/models/{name}[/versions/{v}]          model status (tf-serving)
 //	POST /v1/models/{name}[/versions/{v}]:predict  vertex / TF Serving
 //	POST /v1/projects/{p}/locations/{l}/endpoints/{name}:predict
 //	POST /tei/{name}/predict                       text-embeddings-inference
 //	GET  /tei/{name}/info, /tei/{name}/health
 //
-// A version in the path must be the model's version, else 404. Errors use
-// each protocol's own error body.
+// A version in the path must be the model's version, else 404. Each
+// protocol answers in a dialect (Options.Dialects): the tensor names,
+// answer shapes, metadata and error words of one real server. The
+// defaults are Chorus-shaped (open-inference "chorus", vertex "automl").
 package modelserver
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -49,8 +52,15 @@ type Options struct {
 	// MaxConcurrent is how many batches each model processes at once;
 	// others wait for a slot in arrival order. 0 means no limit.
 	MaxConcurrent int
-	// MaxBatch refuses larger batches with 413. 0 means no limit.
+	// MaxBatch refuses larger batches in the dialect's own words: 413 in
+	// the chorus, kserve-hf, automl and tabular dialects, Triton's and TF
+	// Serving's 400, TEI's 422. It is also the limit the server reports
+	// (Triton's max_batch_size, TEI's max_client_batch_size). 0 means no
+	// limit.
 	MaxBatch int
+	// Dialects choose the server each protocol answers as; the zero value
+	// is each protocol's default. An unknown dialect panics in New.
+	Dialects Dialects
 	// Fault, when set, is asked before every batch (model name, batch
 	// size) and a non-zero answer is injected. It is called concurrently.
 	// When it returns the zero Fault, a fault set with SetFault applies.
@@ -130,10 +140,14 @@ type model struct {
 	faults, tooLarge                   atomic.Int64
 }
 
-// New returns a server for models. Model names must be unique; a
-// duplicate is a programming error and panics, as a duplicate route does
-// in net/http.
+// New returns a server for models. Model names must be unique and
+// Options.Dialects valid (Dialects.Validate); anything else is a
+// programming error and panics, as a duplicate route does in net/http.
 func New(models []refmodel.Model, opts Options) *Server {
+	if err := opts.Dialects.Validate(); err != nil {
+		panic("modelserver: " + err.Error())
+	}
+	opts.Dialects = opts.Dialects.withDefaults()
 	s := &Server{opts: opts, models: make(map[string]*model, len(models))}
 	for _, rm := range models {
 		name := rm.Name()
@@ -226,10 +240,19 @@ func (s *Server) Stats(model string) Stats {
 // errorWriter writes a protocol's error body.
 type errorWriter func(w http.ResponseWriter, status int, msg string)
 
+// refusals are how a dialect answers what score refuses.
+type refusals struct {
+	fail errorWriter
+	// tooLarge answers a batch of n over limit; nil answers 413 through
+	// fail.
+	tooLarge func(w http.ResponseWriter, m *model, n, limit int)
+}
+
 // score runs one batch through fault injection, the batch limit, the
 // emulated cost and the model. When it answers the request itself (a
 // fault, a refusal) or the client has gone, ok is false.
-func (s *Server) score(w http.ResponseWriter, r *http.Request, m *model, texts []string, fail errorWriter) (scores [][]float64, f Fault, ok bool) {
+func (s *Server) score(w http.ResponseWriter, r *http.Request, m *model, texts []string, rf refusals) (scores [][]float64, f Fault, ok bool) {
+	fail := rf.fail
 	ctx := r.Context()
 	n := len(texts)
 	m.requests.Add(1)
@@ -254,7 +277,11 @@ func (s *Server) score(w http.ResponseWriter, r *http.Request, m *model, texts [
 	}
 	if s.opts.MaxBatch > 0 && n > s.opts.MaxBatch {
 		m.tooLarge.Add(1)
-		fail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("batch size %d > maximum allowed batch size %d", n, s.opts.MaxBatch))
+		if rf.tooLarge != nil {
+			rf.tooLarge(w, m, n, s.opts.MaxBatch)
+		} else {
+			fail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("batch size %d > maximum allowed batch size %d", n, s.opts.MaxBatch))
+		}
 		return nil, f, false
 	}
 
@@ -329,7 +356,4 @@ func storeMax(a *atomic.Int64, v int64) {
 	}
 }
 
-func quote(s string) []byte {
-	b, _ := json.Marshal(s)
-	return b
-}
+func quote(s string) []byte { return marshal(s) }

@@ -122,8 +122,11 @@ func TestRoutes(t *testing.T) {
 		{"tei batch of pairs", "POST", "/tei/sentiment/predict", `{"inputs":[["q","a"]]}`, 422, ""},
 		{"tei unknown model", "POST", "/tei/nope/predict", teiBody, 404, ""},
 		{"tei info", "GET", "/tei/sentiment/info", "", 200,
-			`{"model_id":"sentiment","model_sha":"v1","max_client_batch_size":8,"model_type":{"classifier":{
-			"id2label":{"0":"negative","1":"neutral","2":"positive"},"label2id":{"negative":0,"neutral":1,"positive":2}}}}`},
+			`{"model_id":"sentiment","model_sha":"v1","model_dtype":"float32","model_type":{"classifier":{
+			"id2label":{"0":"negative","1":"neutral","2":"positive"},"label2id":{"negative":0,"neutral":1,"positive":2}}},
+			"prompts":null,"default_prompt":null,"max_concurrent_requests":512,"max_input_length":512,
+			"max_batch_tokens":16384,"max_batch_requests":null,"max_client_batch_size":8,"auto_truncate":false,
+			"tokenization_workers":4,"version":"1.8.2","sha":null,"docker_label":null}`},
 		{"tei health", "GET", "/tei/sentiment/health", "", 200, ""},
 	}
 	for _, tc := range tests {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strconv"
 )
 
 // versionHeader carries the model version on tei answers. TEI itself has
@@ -24,19 +23,39 @@ func (s *Server) routeTEI() {
 	})
 }
 
-// teiError writes TEI's error body: {"error": "...", "error_type": "..."}.
+// TEI's error types (its ErrorType, as serde writes it).
+const (
+	teiValidation = "validation"
+	teiEmpty      = "empty"
+	teiBackend    = "backend"
+	teiOverloaded = "overloaded"
+	teiUnhealthy  = "unhealthy"
+)
+
+// teiError writes TEI's error body: {"error": "...", "error_type": "..."},
+// the type read from the status as TEI maps types to statuses.
 func teiError(w http.ResponseWriter, status int, msg string) {
-	typ := "backend"
+	typ := teiBackend
 	switch status {
 	case 400, 404, 413, 422:
-		typ = "validation"
+		typ = teiValidation
 	case 429:
-		typ = "overloaded"
+		typ = teiOverloaded
 	case 503:
-		typ = "unhealthy"
+		typ = teiUnhealthy
 	}
-	b, _ := json.Marshal(map[string]string{"error": msg, "error_type": typ})
+	writeTEIError(w, status, typ, msg)
+}
+
+func writeTEIError(w http.ResponseWriter, status int, typ, msg string) {
+	b := marshal(map[string]string{"error": msg, "error_type": typ})
 	writeJSON(w, status, b)
+}
+
+// teiTooLarge is TEI's refusal of a batch over max_client_batch_size.
+func teiTooLarge(w http.ResponseWriter, _ *model, n, limit int) {
+	writeTEIError(w, http.StatusUnprocessableEntity, teiValidation,
+		fmt.Sprintf("batch size %d > maximum allowed batch size %d", n, limit))
 }
 
 func (s *Server) teiModel(w http.ResponseWriter, r *http.Request) *model {
@@ -47,27 +66,6 @@ func (s *Server) teiModel(w http.ResponseWriter, r *http.Request) *model {
 		return nil
 	}
 	return m
-}
-
-func (s *Server) teiInfo(w http.ResponseWriter, r *http.Request) {
-	m := s.teiModel(w, r)
-	if m == nil {
-		return
-	}
-	id2label := make(map[string]string, len(m.labels))
-	label2id := make(map[string]int, len(m.labels))
-	for i, l := range m.labels {
-		id2label[strconv.Itoa(i)] = l
-		label2id[l] = i
-	}
-	b, _ := json.Marshal(map[string]any{
-		"model_id":  m.name,
-		"model_sha": m.version,
-		"model_type": map[string]any{"classifier": map[string]any{
-			"id2label": id2label, "label2id": label2id}},
-		"max_client_batch_size": s.opts.MaxBatch,
-	})
-	writeJSON(w, http.StatusOK, b)
 }
 
 // teiInputs is TEI's predict input: one text, or a batch in which each
@@ -144,7 +142,11 @@ func (s *Server) teiPredict(w http.ResponseWriter, r *http.Request) {
 		teiError(w, status, "invalid predict request: "+err.Error())
 		return
 	}
-	scores, f, ok := s.score(w, r, m, req.Inputs.texts, teiError)
+	if req.Inputs.batch && len(req.Inputs.texts) == 0 {
+		writeTEIError(w, http.StatusBadRequest, teiEmpty, "`inputs` cannot be empty")
+		return
+	}
+	scores, f, ok := s.score(w, r, m, req.Inputs.texts, refusals{fail: teiError, tooLarge: teiTooLarge})
 	if !ok {
 		return
 	}

@@ -14,11 +14,15 @@ func (s *Server) routeVertex() {
 	s.mux.HandleFunc("POST /v1/models/{target}", s.vertexPredict)
 	s.mux.HandleFunc("POST /v1/models/{name}/versions/{target}", s.vertexPredict)
 	s.mux.HandleFunc("POST /v1/projects/{project}/locations/{location}/endpoints/{target}", s.vertexPredict)
+	if s.opts.Dialects.Vertex == VertexTFServing {
+		s.mux.HandleFunc("GET /v1/models/{target}", s.tfStatus)
+		s.mux.HandleFunc("GET /v1/models/{name}/versions/{target}", s.tfStatus)
+	}
 }
 
 // vertexError writes a Google API error body.
 func vertexError(w http.ResponseWriter, status int, msg string) {
-	b, _ := json.Marshal(map[string]any{"error": map[string]any{
+	b := marshal(map[string]any{"error": map[string]any{
 		"code": status, "message": msg, "status": googleStatus(status)}})
 	writeJSON(w, status, b)
 }
@@ -75,41 +79,58 @@ func (v *vertexInstances) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-func (s *Server) vertexPredict(w http.ResponseWriter, r *http.Request) {
-	target, ok := strings.CutSuffix(r.PathValue("target"), ":predict")
+// vertexTarget finds the model a predict path names, answering itself
+// (in the dialect's words) when there is none.
+func (s *Server) vertexTarget(w http.ResponseWriter, r *http.Request, suffix string) *model {
+	tf := s.opts.Dialects.Vertex == VertexTFServing
+	fail := vertexError
+	if tf {
+		fail = tfError
+	}
+	target, ok := strings.CutSuffix(r.PathValue("target"), suffix)
 	if !ok {
-		vertexError(w, http.StatusNotFound, fmt.Sprintf("no method %q", r.URL.Path))
-		return
+		fail(w, http.StatusNotFound, fmt.Sprintf("no method %q", r.URL.Path))
+		return nil
 	}
 	name, version := target, ""
 	if n := r.PathValue("name"); n != "" {
 		name, version = n, target
 	}
 	m, ok := s.models[name]
-	if !ok {
-		vertexError(w, http.StatusNotFound, fmt.Sprintf("model %q not found", name))
+	switch {
+	case ok && (version == "" || version == m.version):
+		return m
+	case tf:
+		fail(w, http.StatusNotFound, tfNotFound(name, version))
+	case !ok:
+		fail(w, http.StatusNotFound, fmt.Sprintf("model %q not found", name))
+	default:
+		fail(w, http.StatusNotFound, fmt.Sprintf("model %q has no version %q", name, version))
+	}
+	return nil
+}
+
+func (s *Server) vertexPredict(w http.ResponseWriter, r *http.Request) {
+	m := s.vertexTarget(w, r, ":predict")
+	if m == nil {
 		return
 	}
-	if version != "" && version != m.version {
-		vertexError(w, http.StatusNotFound, fmt.Sprintf("model %q has no version %q", name, version))
+	if s.opts.Dialects.Vertex == VertexTFServing {
+		s.tfPredict(w, r, m)
 		return
 	}
-	var req struct {
-		Instances vertexInstances `json:"instances"`
+	tabular := s.opts.Dialects.Vertex == VertexTabular
+	var texts []string
+	var err error
+	if tabular {
+		texts, err = tabularTexts(w, r)
+	} else {
+		texts, err = automlTexts(w, r)
 	}
-	if status, err := decode(w, r, &req); err != nil {
-		vertexError(w, status, "invalid predict request: "+err.Error())
+	if err != nil {
 		return
 	}
-	texts := make([]string, len(req.Instances))
-	for i, in := range req.Instances {
-		if in.MIMEType != "" && in.MIMEType != "text/plain" {
-			vertexError(w, http.StatusBadRequest, fmt.Sprintf("instance %d: mimeType %q, want text/plain", i, in.MIMEType))
-			return
-		}
-		texts[i] = in.Content
-	}
-	scores, f, ok := s.score(w, r, m, texts, vertexError)
+	scores, f, ok := s.score(w, r, m, texts, refusals{fail: vertexError})
 	if !ok {
 		return
 	}
@@ -117,9 +138,14 @@ func (s *Server) vertexPredict(w http.ResponseWriter, r *http.Request) {
 		writeGarbage(w)
 		return
 	}
-	head := m.vertexHead
-	if f.UnknownLabel {
+	var head []byte
+	switch {
+	case tabular:
+		head = []byte(`{"scores":[`)
+	case f.UnknownLabel:
 		head = vertexHead(faultLabels(m, f))
+	default:
+		head = m.vertexHead
 	}
 	respond(w, func(b []byte) []byte {
 		b = append(b, `{"predictions":[`...)
@@ -128,11 +154,15 @@ func (s *Server) vertexPredict(w http.ResponseWriter, r *http.Request) {
 				b = append(b, ',')
 			}
 			b = append(b, head...)
-			for j, v := range row {
-				if j > 0 {
-					b = append(b, ',')
+			b = appendScores(b, row)
+			if tabular {
+				b = append(b, `],"classes":[`...)
+				for j, l := range faultLabels(m, f) {
+					if j > 0 {
+						b = append(b, ',')
+					}
+					b = append(b, l...)
 				}
-				b = appendScore(b, v)
 			}
 			b = append(b, "]}"...)
 		}
@@ -144,6 +174,65 @@ func (s *Server) vertexPredict(w http.ResponseWriter, r *http.Request) {
 		b = append(b, m.qVersion...)
 		return append(b, '}')
 	})
+}
+
+// automlTexts reads AutoML text instances (or bare strings), answering
+// the request itself when they are unusable.
+func automlTexts(w http.ResponseWriter, r *http.Request) ([]string, error) {
+	var req struct {
+		Instances vertexInstances `json:"instances"`
+	}
+	if status, err := decode(w, r, &req); err != nil {
+		vertexError(w, status, "invalid predict request: "+err.Error())
+		return nil, err
+	}
+	texts := make([]string, len(req.Instances))
+	for i, in := range req.Instances {
+		if in.MIMEType != "" && in.MIMEType != "text/plain" {
+			err := fmt.Errorf("instance %d: mimeType %q, want text/plain", i, in.MIMEType)
+			vertexError(w, http.StatusBadRequest, err.Error())
+			return nil, err
+		}
+		texts[i] = in.Content
+	}
+	return texts, nil
+}
+
+// tabularTexts reads tabular instances: objects of feature columns, of
+// which a text classifier has one, a string. Its name is the model's
+// business, so any one name is taken.
+func tabularTexts(w http.ResponseWriter, r *http.Request) ([]string, error) {
+	var req struct {
+		Instances []json.RawMessage `json:"instances"`
+	}
+	if status, err := decode(w, r, &req); err != nil {
+		vertexError(w, status, "invalid predict request: "+err.Error())
+		return nil, err
+	}
+	texts := make([]string, len(req.Instances))
+	for i, raw := range req.Instances {
+		var cols map[string]string
+		if err := json.Unmarshal(raw, &cols); err != nil || len(cols) != 1 {
+			err := fmt.Errorf("instance %d: want an object with one string column, the text", i)
+			vertexError(w, http.StatusBadRequest, err.Error())
+			return nil, err
+		}
+		for _, t := range cols {
+			texts[i] = t
+		}
+	}
+	return texts, nil
+}
+
+// appendScores writes a row's scores, comma-separated.
+func appendScores(b []byte, row []float64) []byte {
+	for j, v := range row {
+		if j > 0 {
+			b = append(b, ',')
+		}
+		b = appendScore(b, v)
+	}
+	return b
 }
 
 // vertexHead is the start of one prediction, up to its confidences:

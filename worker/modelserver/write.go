@@ -1,6 +1,7 @@
 package modelserver
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"math"
@@ -26,6 +27,16 @@ func respond(w http.ResponseWriter, fill func(b []byte) []byte) {
 		*p = b[:0]
 		bufPool.Put(p)
 	}
+}
+
+// marshal writes v as JSON without escaping <, > and &, as the servers
+// emulated here (none written in Go) do not.
+func marshal(v any) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 }
 
 func writeJSON(w http.ResponseWriter, status int, b []byte) {
