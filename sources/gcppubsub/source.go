@@ -500,7 +500,10 @@ func (s *Source) Ack(ctx context.Context, msgs []*sources.Message) error {
 	}
 	if failed > 0 {
 		s.failedAcks.Add(int64(failed))
-		return errkind.New(errkind.Retryable, "ack_failed",
+		// Permanent for the caller: this delivery is finished here, so a
+		// retried Ack would be a no-op reported as success. The message
+		// comes back, and the sink's idempotency absorbs it.
+		return errkind.New(errkind.Permanent, "ack_failed",
 			fmt.Errorf("gcppubsub: ack: %d of %d acks failed, those messages will be redelivered: %w", failed, len(acked), first))
 	}
 	return foreignErr("ack", foreign)

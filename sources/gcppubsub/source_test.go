@@ -243,7 +243,7 @@ func TestExactlyOnceAck(t *testing.T) {
 		wantFailed int64
 	}{
 		{"acked", nil, errkind.Unknown, 0},
-		{"refused", []pstest.ServerReactorOption{pstest.WithErrorInjection("Acknowledge", codes.FailedPrecondition, "subscription detached")}, errkind.Retryable, 1},
+		{"refused", []pstest.ServerReactorOption{pstest.WithErrorInjection("Acknowledge", codes.FailedPrecondition, "subscription detached")}, errkind.Permanent, 1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
