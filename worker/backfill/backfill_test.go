@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/chorusml/chorus/sources"
 	"github.com/chorusml/chorus/worker/errkind"
 	"github.com/chorusml/chorus/worker/job"
@@ -264,12 +266,18 @@ type memPublisher struct {
 	msgs     []sources.OutMessage
 	failFrom int // 0: never
 	maxBytes int
+	// onPublish, if set, is called after each Publish call has recorded
+	// its messages, with the number of messages recorded so far.
+	onPublish func(msgs int)
 }
 
 func (p *memPublisher) Publish(ctx context.Context, msgs []sources.OutMessage) ([]string, error) {
 	time.Sleep(time.Duration(rand.IntN(3)) * time.Millisecond)
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.onPublish != nil {
+		defer func() { p.onPublish(len(p.msgs)) }()
+	}
 	ids := make([]string, len(msgs))
 	for i, m := range msgs {
 		if p.failFrom > 0 && len(p.msgs) >= p.failFrom {
@@ -279,6 +287,12 @@ func (p *memPublisher) Publish(ctx context.Context, msgs []sources.OutMessage) (
 		ids[i] = fmt.Sprint("m", len(p.msgs))
 	}
 	return ids, nil
+}
+
+func (p *memPublisher) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.msgs)
 }
 
 func (p *memPublisher) MaxMessageBytes() int {
@@ -415,15 +429,37 @@ func TestRunResume(t *testing.T) {
 }
 
 func TestRunInterrupt(t *testing.T) {
-	path := writeJobs(t, 20000)
+	const (
+		n           = 20000
+		perMsg      = 10
+		inFlight    = 4
+		cancelAfter = 50 // messages
+	)
+	path := writeJobs(t, n)
 	dir := t.TempDir()
-	pub := &memPublisher{}
-	r, id := openJSONL(t, path)
 	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(300*time.Millisecond, cancel)
-	sum, err := Run(ctx, Options{RunID: "int", Reader: r, Identity: id, Publisher: pub, JobsPerMessage: 10, Rate: 20000, CheckpointDir: dir})
+	defer cancel()
+	// The publisher interrupts the run once cancelAfter messages are out,
+	// so the run stops on a count, not on the clock: however fast the
+	// machine and however large the limiter's burst, it is interrupted
+	// with most of the input unread.
+	pub := &memPublisher{onPublish: func(msgs int) {
+		if msgs >= cancelAfter {
+			cancel()
+		}
+	}}
+	r, id := openJSONL(t, path)
+	opts := Options{RunID: "int", Reader: r, Identity: id, Publisher: pub, JobsPerMessage: perMsg, InFlight: inFlight, Rate: 20000, CheckpointDir: dir}
+	sum, err := Run(ctx, opts)
 	if !sum.Interrupted || errkind.KindOf(err) != errkind.Canceled {
 		t.Fatalf("summary %+v, err %v: want interrupted", sum, err)
+	}
+	// It stops early: after the cancel only what was already queued or
+	// in flight goes out (at most inFlight groups of maxPublishGroup
+	// messages, the queue of 2 × inFlight and the one being queued; with a
+	// rate, the producer's next limiter wait returns at once).
+	if got, most := pub.count(), cancelAfter+2*inFlight*maxPublishGroup; got < cancelAfter || got > most {
+		t.Fatalf("%d messages published, want %d to %d", got, cancelAfter, most)
 	}
 	cp, err := LoadCheckpoint(dir, "int")
 	if err != nil {
@@ -431,13 +467,89 @@ func TestRunInterrupt(t *testing.T) {
 	}
 	seen := pub.jobs(t)
 	// Everything published is covered by the checkpoint: nothing beyond it.
-	if int64(len(seen)) != cp.Confirmed || cp.Counts.Published != cp.Confirmed || cp.Confirmed == 0 || cp.Confirmed == 20000 {
+	if int64(len(seen)) != cp.Confirmed || cp.Counts.Published != cp.Confirmed || cp.Confirmed == 0 || cp.Confirmed == n || cp.Done {
 		t.Fatalf("published %d distinct, checkpoint %+v", len(seen), cp)
+	}
+	if sum.Confirmed != cp.Confirmed || sum.Published != cp.Confirmed {
+		t.Fatalf("summary %+v, checkpoint %+v", sum, cp)
 	}
 	for i := range int(cp.Confirmed) {
 		if seen[fmt.Sprintf("r-%05d", i)] != 1 {
 			t.Fatalf("r-%05d published %d times", i, seen[fmt.Sprintf("r-%05d", i)])
 		}
+	}
+
+	// The resume publishes the rest, and nothing twice.
+	r2, _ := openJSONL(t, path)
+	opts.Reader, opts.Resume, opts.Rate = r2, cp, 0
+	sum, err = Run(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Interrupted || sum.Resumed != cp.Confirmed || sum.Published != n-cp.Confirmed {
+		t.Fatalf("resume summary %+v, checkpoint %+v", sum, cp)
+	}
+	seen = pub.jobs(t)
+	if len(seen) != n {
+		t.Fatalf("%d distinct jobs published, want %d", len(seen), n)
+	}
+	for i := range n {
+		if c := seen[fmt.Sprintf("r-%05d", i)]; c != 1 {
+			t.Fatalf("r-%05d published %d times", i, c)
+		}
+	}
+	cp, err = LoadCheckpoint(dir, "int")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cp.Done || cp.Confirmed != n || cp.Counts.Published != n {
+		t.Fatalf("final checkpoint %+v", cp)
+	}
+}
+
+func TestLimiterBurst(t *testing.T) {
+	tests := []struct {
+		rate   float64
+		perMsg int
+		want   int
+	}{
+		{20000, 10, 2000}, // a tenth of a second's worth, not a second's
+		{5000, 100, 500},
+		{1000, 100, 100},
+		{500, 100, 100}, // one message: the limiter is charged per message
+		{10, 100, 100},  // one message every 10 s
+		{0.5, 1, 1},     // never below one job
+		{33.3, 1, 4},    // rounded up
+		{1e300, 1, 1<<31 - 1},
+	}
+	for _, tt := range tests {
+		if got := limiterBurst(tt.rate, tt.perMsg); got != tt.want {
+			t.Errorf("limiterBurst(%v, %d) = %d, want %d", tt.rate, tt.perMsg, got, tt.want)
+		}
+	}
+	// The bucket starts full with exactly the burst: that, and no more, can
+	// go out at the start, whatever the clock says (explicit times, no
+	// waiting).
+	const r, perMsg = 5000, 100
+	lim := rate.NewLimiter(rate.Limit(r), limiterBurst(r, perMsg))
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	sent := 0
+	for lim.AllowN(t0, perMsg) {
+		sent += perMsg
+	}
+	if sent != r/10 {
+		t.Fatalf("%d jobs allowed at the start, want %d (a tenth of a second's worth)", sent, r/10)
+	}
+	// After an idle second the bucket holds the burst again, not the
+	// second's worth of tokens that accrued: a stall is followed by at most
+	// the burst too.
+	sent = 0
+	t1 := t0.Add(time.Second)
+	for lim.AllowN(t1, perMsg) {
+		sent += perMsg
+	}
+	if sent != r/10 {
+		t.Fatalf("%d jobs allowed after an idle second, want the burst %d", sent, r/10)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,7 +34,10 @@ type Options struct {
 	Publisher sources.Publisher
 	// JobsPerMessage defaults to DefaultJobsPerMessage.
 	JobsPerMessage int
-	// Rate is jobs per second; 0 means unlimited.
+	// Rate is jobs per second; 0 means unlimited. At most
+	// limiterBurst(Rate, JobsPerMessage) jobs go out at once, at the start
+	// or after a pause: a tenth of a second's worth, or one message if
+	// that is more (see burstWindow).
 	Rate float64
 	// Pipeline, if set, is the pipeline attribute (force a pipeline).
 	Pipeline string
@@ -221,12 +225,45 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	return sum, cpErr
 }
 
+// burstWindow is how much of --rate the limiter lets out at once: its
+// token bucket holds a tenth of a second's worth of jobs.
+//
+// The bucket starts full and refills while the run is held up (a slow
+// stale-version query, a slow publish), so its size is the spike a
+// backfill puts on the topic at the start and after every stall. A
+// second's worth would publish --rate 5000's first 5000 jobs in an
+// instant: the flood the operator chose a rate to avoid, hitting the
+// worker's autoscaler and the model endpoint's quota at once. A tenth of
+// a second keeps every one-second window within 1.1 × the rate (when a
+// message is smaller than that; see limiterBurst).
+//
+// The bucket is not made smaller still, because tokens beyond it are lost:
+// the producer waits on a timer before each message, and a timer that
+// oversleeps by a millisecond on a loaded node (at 20,000 jobs/s, a
+// 10-job message is due every 0.5 ms) would cost throughput with a
+// one-message bucket; 100 ms absorbs that jitter.
+const burstWindow = 100 * time.Millisecond
+
+// limiterBurst is the limiter's bucket size for rate jobs per second:
+// burstWindow's worth, at least one message of jobsPerMessage jobs. The
+// limiter is charged a whole message at a time (WaitN refuses more than
+// the bucket holds, and a message cannot be split), so at low rates one
+// message is the burst: --rate 10 with 100 jobs per message sends a
+// message every 10 s.
+func limiterBurst(r float64, jobsPerMessage int) int {
+	b := math.Ceil(r * burstWindow.Seconds())
+	if b >= math.MaxInt32 {
+		return math.MaxInt32
+	}
+	return max(int(b), jobsPerMessage, 1)
+}
+
 // produce reads the input, filters, packs and queues units. It returns nil
 // at the end of the input.
 func produce(ctx context.Context, o Options, p *Packer, skip int64, work chan<- unit, wm *Watermark, st *runState) error {
 	var limiter *rate.Limiter
 	if o.Rate > 0 {
-		limiter = rate.NewLimiter(rate.Limit(o.Rate), max(int(o.Rate), o.JobsPerMessage))
+		limiter = rate.NewLimiter(rate.Limit(o.Rate), limiterBurst(o.Rate, o.JobsPerMessage))
 	}
 	var (
 		pos     int64 // records read
