@@ -8,27 +8,56 @@ import (
 	"github.com/chorusml/chorus/worker/endpoint/internal/adaptertest"
 )
 
-// tfServingBatchTooLarge is TF Serving's batcher refusing a request over
-// its max_batch_size: HTTP 400 with the message of
-// tensorflow/core/kernels/batching_util (ValidateBatchTaskQueueCapacity).
-func tfServingBatchTooLarge(_ testing.TB, limit, n int) (int, string) {
-	return 400, fmt.Sprintf(`{ "error": "Task size %d is larger than maximum input batch size %d" }`, n, limit)
-}
-
-// googleInvalidArgument is a Google API error for a request the server
-// refuses (google.rpc.Status as JSON, as Vertex AI writes it).
-func googleInvalidArgument(_ testing.TB, msg string) (int, string) {
-	b, _ := json.Marshal(map[string]any{"error": map[string]any{"code": 400, "message": msg, "status": "INVALID_ARGUMENT"}})
-	return 400, string(b)
-}
-
-// misconfiguredReplies are TF Serving's answers to a request that does not
-// fit the model's signature (tensorflow_serving/util/json_tensor.cc).
-func misconfiguredReplies(_ testing.TB) []adaptertest.Reply {
-	return []adaptertest.Reply{
-		{Name: "tf serving signature not found", Status: 400,
-			Body: `{ "error": "Serving signature name: \"serving_default\" not found in signature def" }`},
-		{Name: "tf serving no such input", Status: 400,
-			Body: `{ "error": "Failed to process element: 0 key: text of 'instances' list. Error: Invalid argument: JSON object: does not have named input: text" }`},
+// googleError is the AIP-193 error fixture with another code, status
+// and message, and without its details: Vertex AI's own error form.
+func googleError(t testing.TB, code int, status, msg string) string {
+	_, body := fixture(t, "google-error-429-aip193.json")
+	var v map[string]map[string]any
+	if err := json.Unmarshal([]byte(body), &v); err != nil {
+		t.Fatal(err)
 	}
+	v["error"]["code"], v["error"]["status"], v["error"]["message"] = code, status, msg
+	// Its details name a zone short of capacity, which this error is not.
+	delete(v["error"], "details")
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// tfServingBatchTooLarge is TF Serving's batcher refusing a request over
+// its max_batch_size: HTTP 400 (InvalidArgument) with the message of
+// tensorflow/core/kernels/batching_util (ValidateBatchTaskQueueCapacity),
+// in TF Serving's {"error": ...} form.
+func tfServingBatchTooLarge(_ testing.TB, limit, n int) (int, string) {
+	return 400, fmt.Sprintf("{\n    \"error\": \"Task size %d is larger than maximum input batch size %d\"\n}", n, limit)
+}
+
+// hfInvalidInput is the Hugging Face container's answer to a request its
+// pipeline raises on (any exception is a 400 {"error": str(e)}), the
+// fixture with another message.
+func hfInvalidInput(t testing.TB, msg string) (int, string) {
+	e, body := fixture(t, "hf-vertex-error-400-no-instances.json")
+	var v map[string]string
+	if err := json.Unmarshal([]byte(body), &v); err != nil {
+		t.Fatal(err)
+	}
+	v["error"] = msg
+	b, _ := json.Marshal(v)
+	return e.Status, string(b)
+}
+
+// misconfiguredReplies are the recorded answers that mean the config and
+// the server disagree.
+func misconfiguredReplies(t testing.TB) []adaptertest.Reply {
+	var out []adaptertest.Reply
+	for _, f := range []string{
+		"tfserving-error-400-bad-signature.json",
+		"tfserving-error-400-type-mismatch.json",
+		"tfserving-error-404-servable-not-found.json",
+		"google-error-403-permission-denied.json",
+		"kserve-v1-error-404-model-not-found.json",
+	} {
+		e, body := fixture(t, f)
+		out = append(out, adaptertest.Reply{Name: f, Status: e.Status, Body: body})
+	}
+	return out
 }

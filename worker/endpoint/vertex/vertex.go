@@ -365,6 +365,8 @@ func detect(raw []byte) (Prediction, string) {
 			return PredictionScoresClasses, what
 		case has("label") && has("score"):
 			return PredictionLabelScore, what
+		case len(keys) > 0 && !slices.ContainsFunc(keys, func(k string) bool { _, ok := classIndex([]byte(k)); return !ok }):
+			return PredictionProbabilities, "an object of class index to probability"
 		}
 		return "", what
 	case '[':
@@ -417,8 +419,8 @@ func objectKeys(s *jsonscan.Scanner) []string {
 // readPairs reads an object holding a list of label names and a list of
 // scores that pair up by position (AutoML's displayNames and confidences,
 // TF's classes and scores). Both must be there: a prediction without them
-// is not a prediction of no labels. Other members (AutoML's ids) add
-// nothing the names do not say.
+// is not a prediction of no labels (an empty object is: see below).
+// Other members (AutoML's ids) add nothing the names do not say.
 func readPairs(s *jsonscan.Scanner, m *httpx.Matcher, nameKey, scoreKey string) error {
 	if !s.Object() {
 		return shapeError("not an object")
@@ -426,11 +428,13 @@ func readPairs(s *jsonscan.Scanner, m *httpx.Matcher, nameKey, scoreKey string) 
 	// The two lists may come in either order, so both are kept raw until
 	// the object ends.
 	var names, confs []byte
+	members := 0
 	for {
 		k, more := s.Key()
 		if !more {
 			break
 		}
+		members++
 		switch string(k) {
 		case nameKey:
 			names = s.Raw()
@@ -438,6 +442,11 @@ func readPairs(s *jsonscan.Scanner, m *httpx.Matcher, nameKey, scoreKey string) 
 			confs = s.Raw()
 		}
 		s.Skip()
+	}
+	if names == nil && confs == nil && members == 0 {
+		// Proto3 JSON leaves out empty lists: {} is how Vertex writes a
+		// prediction with no label above confidenceThreshold.
+		return nil
 	}
 	if names == nil || confs == nil {
 		return shapeError(fmt.Sprintf("no %s and %s", nameKey, scoreKey))
@@ -530,8 +539,12 @@ func readLabelScore(s *jsonscan.Scanner, m *httpx.Matcher) error {
 }
 
 // readProbabilities reads a list of one probability per label, in the
-// spec's label order.
+// spec's label order, or an object from class index to probability
+// (KServe's Hugging Face runtime with --return_probabilities).
 func (c *Client) readProbabilities(s *jsonscan.Scanner, row []float64) error {
+	if s.Peek() == '{' {
+		return c.readIndexedProbabilities(s, row)
+	}
 	if !s.Array() {
 		return shapeError("not a list of numbers")
 	}
@@ -560,6 +573,58 @@ func (c *Client) readProbabilities(s *jsonscan.Scanner, row []float64) error {
 			c.model, j, len(row))
 	}
 	return nil
+}
+
+// readIndexedProbabilities reads {"0": p0, "1": p1, ...}.
+func (c *Client) readIndexedProbabilities(s *jsonscan.Scanner, row []float64) error {
+	s.Object()
+	n := 0
+	for {
+		k, more := s.Key()
+		if !more {
+			break
+		}
+		j, ok := classIndex(k)
+		if !ok {
+			return shapeError("not an object of class index to probability")
+		}
+		v, ok := s.Number()
+		if !ok {
+			return httpx.BadResponse("probability of class %d is not a number: %q", j, s.Snippet(16))
+		}
+		if j >= len(row) {
+			return httpx.Misconfigured(endpoint.ReasonIncompatible,
+				"model %q: the server scores class %d but %d labels are configured: set labels to the model's classes, in index order",
+				c.model, j, len(row))
+		}
+		p, err := httpx.Prob(v)
+		if err != nil {
+			return err
+		}
+		row[j] = p
+		n++
+	}
+	if n != len(row) {
+		return httpx.Misconfigured(endpoint.ReasonIncompatible,
+			"model %q: the server returns %d probabilities per prediction but %d labels are configured: set labels to the model's classes, in index order",
+			c.model, n, len(row))
+	}
+	return nil
+}
+
+// classIndex reads an object key that is a class index ("0", "12").
+func classIndex(k []byte) (int, bool) {
+	if len(k) == 0 || len(k) > 6 {
+		return 0, false
+	}
+	n := 0
+	for _, d := range k {
+		if d < '0' || d > '9' {
+			return 0, false
+		}
+		n = n*10 + int(d-'0')
+	}
+	return n, true
 }
 
 // readClassIndex reads the index of the predicted label.

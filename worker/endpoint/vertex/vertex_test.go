@@ -74,18 +74,15 @@ func (s server) protocol(t testing.TB) adaptertest.Protocol {
 	return adaptertest.Protocol{
 		New:  func(spec endpoint.Spec) (endpoint.Client, error) { return vertex.New(spec, s.opts) },
 		Path: func(spec endpoint.Spec) string { return "/v1/models/" + spec.Name + ":predict" },
-		// Google APIs' error body: {"error": {"code", "message", "status"}}.
 		ErrorBody: func(status int, msg string) string {
-			b, _ := json.Marshal(map[string]any{"error": map[string]any{
-				"code": status, "message": msg, "status": "UNAVAILABLE"}})
-			return string(b)
+			return googleError(t, status, "UNAVAILABLE", msg)
 		},
 		OKBody: s.body,
 		BatchTooLarge: func(limit, n int) (int, string) {
 			return tfServingBatchTooLarge(t, limit, n)
 		},
 		InvalidInput: func(msg string) (int, string) {
-			return googleInvalidArgument(t, msg)
+			return hfInvalidInput(t, msg)
 		},
 		OKBodyVersion: func(n int, v string) (string, http.Header) {
 			vb, _ := json.Marshal(v)
@@ -157,6 +154,19 @@ func TestPredict(t *testing.T) {
 				{"displayNames":["negative"],"confidences":[1]}],"modelVersionId":"7"}`,
 			wantScores:  [][]float64{{0, 0, 0.6}, {1, 0, 0}},
 			wantVersion: "7",
+		},
+		{
+			// Proto3 JSON leaves out empty lists: {} is a prediction
+			// with no label above confidenceThreshold (WIRE.md).
+			name:       "automl prediction with nothing above the threshold",
+			body:       `{"predictions":[{"ids":["1"],"displayNames":["positive"],"confidences":[0.9]},{}]}`,
+			wantScores: [][]float64{{0, 0, 0.9}, {0, 0, 0}},
+		},
+		{
+			name:       "probabilities by class index",
+			opts:       vertex.Options{Prediction: vertex.PredictionProbabilities},
+			body:       `{"predictions":[{"2":0.7,"0":0.1,"1":0.2},{"0":1,"1":0,"2":0}]}`,
+			wantScores: [][]float64{{0.1, 0.2, 0.7}, {1, 0, 0}},
 		},
 		{
 			name:       "label score, one object per prediction",
@@ -253,7 +263,7 @@ func TestMissingFields(t *testing.T) {
 		suggest vertex.Prediction
 	}{
 		{"automl without lists", vertex.PredictionAutoML, `{"predictions":[{"ids":["1"]},{"ids":["1"]}]}`, bad, ""},
-		{"automl empty object", vertex.PredictionAutoML, `{"predictions":[{},{}]}`, bad, ""},
+		{"automl other members only", vertex.PredictionAutoML, `{"predictions":[{"foo":1},{"foo":1}]}`, bad, ""},
 		{"automl gets scores classes", vertex.PredictionAutoML, `{"predictions":[{"scores":[1],"classes":["positive"]},{"scores":[1],"classes":["positive"]}]}`, wrong, vertex.PredictionScoresClasses},
 		{"automl gets numbers", vertex.PredictionAutoML, `{"predictions":[[0.1,0.2,0.7],[0.1,0.2,0.7]]}`, wrong, vertex.PredictionProbabilities},
 		{"automl gets label score", vertex.PredictionAutoML, `{"predictions":[[{"label":"positive","score":1}],[{"label":"positive","score":1}]]}`, wrong, vertex.PredictionLabelScore},
@@ -266,6 +276,8 @@ func TestMissingFields(t *testing.T) {
 		{"probabilities gets automl", vertex.PredictionProbabilities, `{"predictions":[{"displayNames":["positive"],"confidences":[1]},{"displayNames":["positive"],"confidences":[1]}]}`, wrong, vertex.PredictionAutoML},
 		{"probabilities gets class index", vertex.PredictionProbabilities, `{"predictions":[1,2]}`, wrong, vertex.PredictionClassIndex},
 		{"probabilities count differs", vertex.PredictionProbabilities, `{"predictions":[[0.3,0.7],[0.3,0.7]]}`, wrong, ""},
+		{"probabilities by index, one short", vertex.PredictionProbabilities, `{"predictions":[{"0":0.3,"1":0.7},{"0":0.3,"1":0.7}]}`, wrong, ""},
+		{"class index gets indexed probabilities", vertex.PredictionClassIndex, `{"predictions":[{"0":0.3,"1":0.7},{"0":0.3,"1":0.7}]}`, wrong, vertex.PredictionProbabilities},
 		{"probabilities a string inside", vertex.PredictionProbabilities, `{"predictions":[[0.1,"x",0.7],[0.1,0.2,0.7]]}`, bad, ""},
 		{"label score without score", vertex.PredictionLabelScore, `{"predictions":[[{"label":"positive"}],[{"label":"positive"}]]}`, bad, ""},
 		{"label score without label", vertex.PredictionLabelScore, `{"predictions":[{"score":0.5},{"score":0.5}]}`, bad, ""},
