@@ -38,12 +38,16 @@ func (s *Server) routeKServe() {
 	}, s.kserveInfer)
 }
 
+// kserveModel finds a model with KServe's words for one it does not have.
+// KServe's v2 routes take a version but refuse any (NotImplementedError,
+// which its handler answers 501).
 func (s *Server) kserveModel(w http.ResponseWriter, r *http.Request) *model {
-	return s.findModel(w, r, func(name, version string) string {
-		if version == "" {
-			return fmt.Sprintf("Model with name %s does not exist.", name)
-		}
-		return fmt.Sprintf("Model with name %s and version %s does not exist.", name, version)
+	if r.PathValue("version") != "" {
+		oipError(w, http.StatusNotImplemented, "Model versioning not supported yet.")
+		return nil
+	}
+	return s.findModel(w, r, func(name, _ string) string {
+		return fmt.Sprintf("Model with name %s does not exist.", name)
 	})
 }
 
@@ -114,8 +118,9 @@ func (s *Server) kserveInfer(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// appendPyDict writes a row as Python's str() of {index: probability}:
-// "{0: 0.125, 1: 0.75}". An extra key stands for an unknown label.
+// appendPyDict writes a row as the runtime's str() of {index: probability}
+// with each probability rounded to 4 places: "{0: 0.125, 1: 0.75}". An
+// extra key stands for an unknown label.
 func appendPyDict(b []byte, row []float64, extra bool) []byte {
 	b = append(b, '{')
 	for j, v := range row {
@@ -124,7 +129,7 @@ func appendPyDict(b []byte, row []float64, extra bool) []byte {
 		}
 		b = strconv.AppendInt(b, int64(j), 10)
 		b = append(b, ": "...)
-		b = appendPyFloat(b, v)
+		b = appendPyFloat(b, math.Round(v*1e4)/1e4)
 	}
 	if extra {
 		b = append(b, ", "...)
@@ -134,20 +139,18 @@ func appendPyDict(b []byte, row []float64, extra bool) []byte {
 	return append(b, '}')
 }
 
-// appendPyFloat writes an FP32 value as Python's repr writes it once the
-// runtime has widened it to a Python float: the shortest digits of the
-// float64 (0.10000000149011612 for FP32 0.1), a ".0" on whole numbers,
-// exponent form below 1e-4 or from 1e16 (1e-05), and nan / inf.
-func appendPyFloat(b []byte, v float64) []byte {
+// appendPyFloat writes a float as Python's repr does: the shortest digits,
+// a ".0" on whole numbers, exponent form below 1e-4 or from 1e16 (1e-05),
+// and nan / inf.
+func appendPyFloat(b []byte, f float64) []byte {
 	switch {
-	case math.IsNaN(v):
+	case math.IsNaN(f):
 		return append(b, "nan"...)
-	case math.IsInf(v, 1):
+	case math.IsInf(f, 1):
 		return append(b, "inf"...)
-	case math.IsInf(v, -1):
+	case math.IsInf(f, -1):
 		return append(b, "-inf"...)
 	}
-	f := float64(float32(v))
 	if a := math.Abs(f); a != 0 && (a < 1e-4 || a >= 1e16) {
 		// Go's exponent form is Python's: 1e-05, 1.5e+16.
 		return strconv.AppendFloat(b, f, 'e', -1, 64)

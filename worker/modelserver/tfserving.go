@@ -3,8 +3,12 @@ package modelserver
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"math"
 	"net/http"
+	"strconv"
 )
 
 // The TF Serving dialect serves each model as a SavedModel whose default
@@ -44,17 +48,28 @@ func (s *Server) tfStatus(w http.ResponseWriter, r *http.Request) {
 // [...]}) and the columnar form ({"inputs": [...]} → {"outputs": [...]}).
 func (s *Server) tfPredict(w http.ResponseWriter, r *http.Request, m *model) {
 	var req struct {
-		SignatureName string          `json:"signature_name"`
+		SignatureName json.RawMessage `json:"signature_name"`
 		Instances     json.RawMessage `json:"instances"`
 		Inputs        json.RawMessage `json:"inputs"`
 	}
 	if status, err := decode(w, r, &req); err != nil {
-		tfError(w, status, "JSON Parse error: "+err.Error())
+		msg := "JSON Parse error: Invalid value"
+		if errors.Is(err, io.EOF) {
+			msg = "JSON Parse error: The document is empty"
+		}
+		tfError(w, status, msg)
 		return
 	}
-	if req.SignatureName != "" && req.SignatureName != "serving_default" {
-		tfError(w, http.StatusBadRequest, fmt.Sprintf("Serving signature name: \"%s\" not found in signature def", req.SignatureName))
-		return
+	if req.SignatureName != nil {
+		var sig string
+		if err := json.Unmarshal(req.SignatureName, &sig); err != nil {
+			tfError(w, http.StatusBadRequest, "'signature_name' key must be a string value.")
+			return
+		}
+		if sig != "serving_default" {
+			tfError(w, http.StatusBadRequest, fmt.Sprintf("Serving signature name: \"%s\" not found in signature def", sig))
+			return
+		}
 	}
 	key, list := "predictions", req.Instances
 	switch {
@@ -89,7 +104,12 @@ func (s *Server) tfPredict(w http.ResponseWriter, r *http.Request, m *model) {
 				b = append(b, ',')
 			}
 			b = append(b, '[')
-			b = appendScores(b, row)
+			for j, v := range row {
+				if j > 0 {
+					b = append(b, ',')
+				}
+				b = appendTFFloat(b, v)
+			}
 			if f.UnknownLabel {
 				// No label names on the wire: an extra position.
 				b = append(b, ",0"...)
@@ -98,6 +118,21 @@ func (s *Server) tfPredict(w http.ResponseWriter, r *http.Request, m *model) {
 		}
 		return append(b, "]}"...)
 	})
+}
+
+// appendTFFloat writes a float as TF Serving does: six significant digits
+// (absl's StrCat), and NaN and infinities as the bare tokens rapidjson
+// writes, which are not JSON.
+func appendTFFloat(b []byte, v float64) []byte {
+	switch {
+	case math.IsNaN(v):
+		return append(b, "NaN"...)
+	case math.IsInf(v, 1):
+		return append(b, "Infinity"...)
+	case math.IsInf(v, -1):
+		return append(b, "-Infinity"...)
+	}
+	return strconv.AppendFloat(b, float64(float32(v)), 'g', 6, 32)
 }
 
 // tfTexts reads the texts as TF Serving fills a one-input signature's

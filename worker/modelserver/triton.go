@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 )
 
 // The Triton dialect serves each model as a Triton model repository entry
@@ -19,6 +20,10 @@ const (
 	tritonInput   = "TEXT"
 	tritonOutput  = "logits"
 	tritonBackend = "python"
+	// tritonVersion is every model's version: Triton numbers a model's
+	// versions (its repository's directories), so the refmodel's hash
+	// cannot be one.
+	tritonVersion = "1"
 	// tritonNoID is what Triton's request log prefix names a request
 	// without an id.
 	tritonNoID = "<id_unknown>"
@@ -45,13 +50,25 @@ func (s *Server) routeTriton() {
 }
 
 // tritonModel finds a model with Triton's words for one it does not have.
+// A version must be an integer, and only tritonVersion is served.
 func (s *Server) tritonModel(w http.ResponseWriter, r *http.Request) *model {
-	return s.findModel(w, r, func(name, version string) string {
-		if version == "" {
-			return fmt.Sprintf("Request for unknown model: '%s' is not found", name)
+	name, v := r.PathValue("name"), r.PathValue("version")
+	if v != "" {
+		if _, err := strconv.ParseInt(v, 10, 64); err != nil {
+			oipError(w, http.StatusBadRequest, fmt.Sprintf("failed to get model version from specified version string '%s'", v))
+			return nil
 		}
-		return fmt.Sprintf("Request for unknown model: '%s' version %s is not found", name, version)
-	})
+	}
+	m, ok := s.models[name]
+	switch {
+	case !ok:
+		oipError(w, http.StatusNotFound, fmt.Sprintf("Request for unknown model: '%s' is not found", name))
+		return nil
+	case v != "" && v != tritonVersion:
+		oipError(w, http.StatusNotFound, fmt.Sprintf("Request for unknown model: '%s' version %s is not found", name, v))
+		return nil
+	}
+	return m
 }
 
 // tritonMaxBatch is the max_batch_size the model config reports. Triton
@@ -77,7 +94,7 @@ func (s *Server) tritonMetadata(w http.ResponseWriter, r *http.Request) {
 		Outputs  []oipTensorMeta `json:"outputs"`
 	}{
 		Name:     m.name,
-		Versions: []string{m.version},
+		Versions: []string{tritonVersion},
 		Platform: tritonBackend,
 		// A batching model lists its batch dimension as -1.
 		Inputs:  []oipTensorMeta{{tritonInput, "BYTES", []int{-1, 1}}},
@@ -133,13 +150,18 @@ func (s *Server) tritonInfer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req oipRequest
+	// Triton's JSON helpers code their errors INTERNAL: a body it cannot
+	// parse is answered 500, not 400.
 	if status, err := decode(w, r, &req); err != nil {
+		if status == http.StatusBadRequest {
+			status = http.StatusInternalServerError
+		}
 		oipError(w, status, "failed to parse the request JSON buffer: "+err.Error())
 		return
 	}
-	texts, k, err := tritonTexts(&req, m.name)
-	if err != nil {
-		oipError(w, http.StatusBadRequest, err.Error())
+	texts, k, status, refused := tritonTexts(&req, m.name)
+	if refused != "" {
+		oipError(w, status, refused)
 		return
 	}
 	scores, f, ok := s.score(w, r, m, texts, refusals{fail: oipError, tooLarge: func(w http.ResponseWriter, m *model, n, limit int) {
@@ -172,7 +194,7 @@ func (s *Server) tritonInfer(w http.ResponseWriter, r *http.Request) {
 		b = append(b, `"model_name":`...)
 		b = append(b, m.qName...)
 		b = append(b, `,"model_version":`...)
-		b = append(b, m.qVersion...)
+		b = append(b, `"`+tritonVersion+`"`...)
 		b = append(b, `,"outputs":[{"name":"`+tritonOutput+`","datatype":`...)
 		if k > 0 {
 			b = appendClassification(b, logits, k, faultLabels(m, f))
@@ -189,39 +211,58 @@ const tritonShapeNote = ". NOTE: Setting a non-zero max_batch_size in the model 
 	"If you want to specify the full shape including the batch dim in your input dims config, try setting max_batch_size to zero. " +
 	"See the model configuration docs for more info on max_batch_size."
 
-// tritonTexts checks the request as Triton's core does, in its order and
-// words (only some carry the request log prefix), and returns the texts and the classification count asked of the
-// output (0 for the tensor itself).
-func tritonTexts(req *oipRequest, model string) ([]string, int, error) {
+// tritonTexts checks the request as Triton does, in its order and words
+// (only some carry the request log prefix), and returns the texts and the
+// classification count asked of the output (0 for the tensor itself). A
+// refusal comes with its status: 400 for Triton's request validation, 500
+// for what its JSON helpers refuse.
+func tritonTexts(req *oipRequest, model string) (texts []string, k, status int, refused string) {
 	log := tritonLog(req.ID)
-	if len(req.Inputs) != 1 {
-		return nil, 0, fmt.Errorf("%sexpected 1 inputs but got %d inputs for model '%s'", log, len(req.Inputs), model)
+	if req.Inputs == nil {
+		return nil, 0, http.StatusInternalServerError, "Unable to parse 'inputs': attempt to access non-existing object member 'inputs'"
 	}
-	k := 0
+	if len(req.Inputs) != 1 {
+		return nil, 0, http.StatusBadRequest, tritonInputCount(log, req.Inputs, model)
+	}
 	for _, o := range req.Outputs {
 		if o.Name != tritonOutput {
-			return nil, 0, fmt.Errorf("unexpected inference output '%s' for model '%s'", o.Name, model)
+			return nil, 0, http.StatusBadRequest, fmt.Sprintf("unexpected inference output '%s' for model '%s'", o.Name, model)
 		}
 		k = max(k, o.Parameters.Classification)
 	}
 	in := req.Inputs[0]
 	if in.Name != tritonInput {
-		return nil, 0, fmt.Errorf("unexpected inference input '%s' for model '%s'", in.Name, model)
+		return nil, 0, http.StatusBadRequest, fmt.Sprintf("unexpected inference input '%s' for model '%s'", in.Name, model)
 	}
 	if in.Datatype != "BYTES" {
-		return nil, 0, fmt.Errorf("%sinference input '%s' data-type is '%s', but model '%s' expects 'BYTES'", log, in.Name, in.Datatype, model)
+		return nil, 0, http.StatusBadRequest, fmt.Sprintf("%sinference input '%s' data-type is '%s', but model '%s' expects 'BYTES'", log, in.Name, in.Datatype, model)
 	}
 	if len(in.Shape) != 2 || in.Shape[1] != 1 || in.Shape[0] < 1 {
-		return nil, 0, fmt.Errorf("%sunexpected shape for input '%s' for model '%s'. Expected [-1,1], got %s%s", log, in.Name, model, shapeString(in.Shape), tritonShapeNote)
+		return nil, 0, http.StatusBadRequest, fmt.Sprintf("%sunexpected shape for input '%s' for model '%s'. Expected [-1,1], got %s%s", log, in.Name, model, shapeString(in.Shape), tritonShapeNote)
 	}
 	texts, err := inputTexts(in)
 	if err != nil {
-		return nil, 0, fmt.Errorf("failed to parse input '%s': %v", in.Name, err)
+		return nil, 0, http.StatusInternalServerError, "Unable to parse 'data': attempt to access JSON non-string as string"
 	}
 	if len(texts) != in.Shape[0] {
-		return nil, 0, fmt.Errorf("%sexpected %d string elements for inference input '%s' for model '%s', got %d", log, in.Shape[0], in.Name, model, len(texts))
+		return nil, 0, http.StatusInternalServerError, "Failed to parse 'data' field: shape does not match true shape"
 	}
-	return texts, k, nil
+	return texts, k, 0, ""
+}
+
+// tritonInputCount is Triton's refusal of a request whose inputs are not
+// the model's one. It writes an empty missing list as "]", as Triton does.
+func tritonInputCount(log string, inputs []oipInput, model string) string {
+	got := make([]string, len(inputs))
+	missing := "]"
+	for i, in := range inputs {
+		got[i] = "'" + in.Name + "'"
+	}
+	if !slices.ContainsFunc(inputs, func(in oipInput) bool { return in.Name == tritonInput }) {
+		missing = "['" + tritonInput + "']"
+	}
+	return fmt.Sprintf("%sexpected 1 inputs but got %d inputs for model '%s'. Got input(s) [%s], but missing required input(s) %s. Please provide all required input(s).",
+		log, len(inputs), model, strings.Join(got, ","), missing)
 }
 
 // shapeString writes dims as Triton's messages do: [2,1].

@@ -88,7 +88,11 @@ func (s *Server) vertexTarget(w http.ResponseWriter, r *http.Request, suffix str
 		fail = tfError
 	}
 	target, ok := strings.CutSuffix(r.PathValue("target"), suffix)
-	if !ok {
+	switch {
+	case !ok && tf:
+		fail(w, http.StatusBadRequest, fmt.Sprintf("Malformed request: %s %s", r.Method, r.URL.Path))
+		return nil
+	case !ok:
 		fail(w, http.StatusNotFound, fmt.Sprintf("no method %q", r.URL.Path))
 		return nil
 	}
@@ -168,12 +172,28 @@ func (s *Server) vertexPredict(w http.ResponseWriter, r *http.Request) {
 		}
 		b = append(b, `],"deployedModelId":`...)
 		b = append(b, m.qName...)
+		if tabular {
+			// Vertex names the model resource; the AutoML dialect
+			// predates this and is kept as it was.
+			b = append(b, `,"model":`...)
+			b = append(b, quote(modelResource(r, m.name))...)
+		}
 		b = append(b, `,"modelDisplayName":`...)
 		b = append(b, m.qName...)
 		b = append(b, `,"modelVersionId":`...)
 		b = append(b, m.qVersion...)
 		return append(b, '}')
 	})
+}
+
+// modelResource is the Vertex model resource name an answer reports:
+// the endpoint path's project and location when it has them.
+func modelResource(r *http.Request, model string) string {
+	project, location := r.PathValue("project"), r.PathValue("location")
+	if project == "" {
+		project, location = "chorus", "local"
+	}
+	return "projects/" + project + "/locations/" + location + "/models/" + model
 }
 
 // automlTexts reads AutoML text instances (or bare strings), answering

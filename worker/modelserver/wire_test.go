@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -67,14 +68,14 @@ func TestDialectAnswers(t *testing.T) {
 			}},
 		{name: "triton model metadata", dialects: triton, method: "GET", path: "/v2/models/sentiment", status: 200,
 			fixture: "open-inference/triton-metadata-tokenizer-bytes.json",
-			want: `{"name":"sentiment","versions":["v1"],"platform":"python",
+			want: `{"name":"sentiment","versions":["1"],"platform":"python",
 			"inputs":[{"name":"TEXT","datatype":"BYTES","shape":[-1,1]}],
 			"outputs":[{"name":"logits","datatype":"FP32","shape":[-1,3]}]}`},
 		{name: "triton model config", dialects: triton, maxBatch: 8, method: "GET", path: "/v2/models/sentiment/config", status: 200,
 			want: `{"name":"sentiment","platform":"","backend":"python","max_batch_size":8,
 			"input":[{"name":"TEXT","data_type":"TYPE_STRING","dims":[1]}],
 			"output":[{"name":"logits","data_type":"TYPE_FP32","dims":[3],"label_filename":"labels.txt"}]}`},
-		{name: "triton config without a limit", dialects: triton, method: "GET", path: "/v2/models/sentiment/versions/v1/config", status: 200,
+		{name: "triton config without a limit", dialects: triton, method: "GET", path: "/v2/models/sentiment/versions/1/config", status: 200,
 			check: func(t *testing.T, body string) {
 				if !strings.Contains(body, fmt.Sprintf(`"max_batch_size":%d`, math.MaxInt32)) {
 					t.Errorf("config %s", body)
@@ -98,7 +99,7 @@ func TestDialectAnswers(t *testing.T) {
 					t.Fatalf("%s: %v", body, err)
 				}
 				want := []float32{logit0, logit0, logit075, logit0, logit075, logit0}
-				if got.ModelName != "sentiment" || got.ModelVersion != "v1" || len(got.Outputs) != 1 {
+				if got.ModelName != "sentiment" || got.ModelVersion != "1" || len(got.Outputs) != 1 {
 					t.Fatalf("answer %s", body)
 				}
 				o := got.Outputs[0]
@@ -115,7 +116,7 @@ func TestDialectAnswers(t *testing.T) {
 			}},
 		{name: "triton classification", dialects: triton, method: "POST", path: "/v2/models/sentiment/infer", body: tritonClassify, status: 200,
 			fixture: "open-inference/triton-infer-classification.json",
-			want: `{"model_name":"sentiment","model_version":"v1","id":"c1","outputs":[{"name":"logits","datatype":"BYTES","shape":[2,2],
+			want: `{"id":"c1","model_name":"sentiment","model_version":"1","outputs":[{"name":"logits","datatype":"BYTES","shape":[2,2],
 			"data":["-0.287682:2:positive","-2.079442:0:negative","-0.287682:1:neutral","-2.079442:0:negative"]}]}`},
 		{name: "triton classification over the classes", dialects: triton, method: "POST", path: "/v2/models/sentiment/infer",
 			body: strings.Replace(tritonClassify, `"classification":2`, `"classification":5`, 1), status: 200,
@@ -150,11 +151,17 @@ func TestDialectAnswers(t *testing.T) {
 			}},
 		{name: "triton two inputs", dialects: triton, method: "POST", path: "/v2/models/sentiment/infer",
 			body: `{"inputs":[{"name":"TEXT","shape":[1,1],"datatype":"BYTES","data":["a"]},{"name":"X","shape":[1,1],"datatype":"BYTES","data":["a"]}]}`, status: 400,
-			check: func(t *testing.T, body string) {
-				if !strings.Contains(body, "expected 1 inputs but got 2 inputs for model 'sentiment'") {
-					t.Errorf("answer %s", body)
-				}
-			}},
+			want: `{"error":"[request id: <id_unknown>] expected 1 inputs but got 2 inputs for model 'sentiment'. Got input(s) ['TEXT','X'], but missing required input(s) ]. Please provide all required input(s)."}`},
+		{name: "triton no input of its name", dialects: triton, method: "POST", path: "/v2/models/sentiment/infer",
+			body: `{"inputs":[]}`, status: 400,
+			want: `{"error":"[request id: <id_unknown>] expected 1 inputs but got 0 inputs for model 'sentiment'. Got input(s) [], but missing required input(s) ['TEXT']. Please provide all required input(s)."}`},
+		{name: "triton bad JSON is internal", dialects: triton, method: "POST", path: "/v2/models/sentiment/infer", body: `{"inputs":`, status: 500},
+		{name: "triton data count is internal", dialects: triton, method: "POST", path: "/v2/models/sentiment/infer",
+			body: `{"inputs":[{"name":"TEXT","shape":[3,1],"datatype":"BYTES","data":["a","b"]}]}`, status: 500,
+			want: `{"error":"Failed to parse 'data' field: shape does not match true shape"}`},
+		{name: "triton version not a number", dialects: triton, method: "POST", path: "/v2/models/sentiment/versions/v1/infer", body: tritonBody, status: 400,
+			want: `{"error":"failed to get model version from specified version string 'v1'"}`},
+		{name: "triton version", dialects: triton, method: "POST", path: "/v2/models/sentiment/versions/1/infer", body: tritonBody, status: 200},
 		{name: "triton unknown model", dialects: triton, method: "POST", path: "/v2/models/nope/infer", body: tritonBody, status: 404,
 			fixture: "open-inference/triton-error-unknown-model.json",
 			want:    `{"error":"Request for unknown model: 'nope' is not found"}`},
@@ -180,6 +187,8 @@ func TestDialectAnswers(t *testing.T) {
 					t.Errorf("id %q, want a uuid4 (%v)", got.ID, err)
 				}
 			}},
+		{name: "kserve refuses versions", dialects: kserve, method: "POST", path: "/v2/models/sentiment/versions/v1/infer", body: kserveBody, status: 501,
+			want: `{"error":"Model versioning not supported yet."}`},
 		{name: "kserve unknown model", dialects: kserve, method: "POST", path: "/v2/models/nope/infer", body: kserveBody, status: 404,
 			fixture: "open-inference/kserve-error-model-not-found.json",
 			want:    `{"error":"Model with name nope does not exist."}`},
@@ -189,7 +198,13 @@ func TestDialectAnswers(t *testing.T) {
 			want: `{"predictions":[
 			{"scores":[0.125,0.125,0.75],"classes":["negative","neutral","positive"]},
 			{"scores":[0.125,0.75,0.125],"classes":["negative","neutral","positive"]}],
-			"deployedModelId":"sentiment","modelDisplayName":"sentiment","modelVersionId":"v1"}`},
+			"deployedModelId":"sentiment","model":"projects/acme/locations/eu/models/sentiment",
+			"modelDisplayName":"sentiment","modelVersionId":"v1"}`,
+			// No real tabular answer is on record; its envelope is every
+			// Vertex answer's.
+			check: func(t *testing.T, body string) {
+				assertSameKeys(t, body, "vertex/vertex-automl-classification-predict.json")
+			}},
 		{name: "tabular two columns", dialects: tabular, method: "POST", path: "/v1/models/sentiment:predict",
 			body: `{"instances":[{"text":"ab","lang":"en"}]}`, status: 400},
 		{name: "tabular unknown model", dialects: tabular, method: "POST", path: "/v1/models/nope:predict", body: tabularBody, status: 404,
@@ -197,7 +212,8 @@ func TestDialectAnswers(t *testing.T) {
 
 		// TF Serving.
 		{name: "tf predict", dialects: tfserv, method: "POST", path: "/v1/models/sentiment:predict", body: tfBody, status: 200,
-			want: `{"predictions":[[0.125,0.125,0.75],[0.125,0.75,0.125]]}`},
+			fixture: "vertex/tfserving-predict-rows-2d.json",
+			want:    `{"predictions":[[0.125,0.125,0.75],[0.125,0.75,0.125]]}`},
 		{name: "tf named input", dialects: tfserv, method: "POST", path: "/v1/models/sentiment/versions/v1:predict",
 			body: `{"signature_name":"serving_default","instances":[{"text":"ab"}]}`, status: 200,
 			want: `{"predictions":[[0.125,0.125,0.75]]}`},
@@ -210,16 +226,30 @@ func TestDialectAnswers(t *testing.T) {
 				}
 			}},
 		{name: "tf not a string", dialects: tfserv, method: "POST", path: "/v1/models/sentiment:predict", body: `{"instances":[1]}`, status: 400,
-			want: `{"error":"JSON Value: 1 Type: Number is not of expected type: string"}`},
+			fixture: "vertex/tfserving-error-400-type-mismatch.json",
+			want:    `{"error":"JSON Value: 1 Type: Number is not of expected type: string"}`},
 		{name: "tf no instances", dialects: tfserv, method: "POST", path: "/v1/models/sentiment:predict", body: `{}`, status: 400,
 			want: `{"error":"Missing 'inputs' or 'instances' key"}`},
 		{name: "tf unknown signature", dialects: tfserv, method: "POST", path: "/v1/models/sentiment:predict",
 			body: `{"signature_name":"predict","instances":["a"]}`, status: 400,
-			want: `{"error":"Serving signature name: \"predict\" not found in signature def"}`},
+			fixture: "vertex/tfserving-error-400-bad-signature.json",
+			want:    `{"error":"Serving signature name: \"predict\" not found in signature def"}`},
 		{name: "tf batch over the limit", dialects: tfserv, maxBatch: 2, method: "POST", path: "/v1/models/sentiment:predict", body: tfThree, status: 400,
 			want: `{"error":"Task size 3 is larger than maximum input batch size 2"}`},
+		{name: "tf signature not a string", dialects: tfserv, method: "POST", path: "/v1/models/sentiment:predict",
+			body: `{"signature_name":100,"instances":["a"]}`, status: 400,
+			want: `{"error":"'signature_name' key must be a string value."}`},
+		{name: "tf empty body", dialects: tfserv, method: "POST", path: "/v1/models/sentiment:predict", status: 400,
+			want: `{"error":"JSON Parse error: The document is empty"}`},
+		{name: "tf invalid body", dialects: tfserv, method: "POST", path: "/v1/models/sentiment:predict", body: `{"instances":`, status: 400,
+			want: `{"error":"JSON Parse error: Invalid value"}`},
+		{name: "tf malformed path", dialects: tfserv, method: "POST", path: "/v1/models/sentiment:explain", body: tfBody, status: 400,
+			want: `{"error":"Malformed request: POST /v1/models/sentiment:explain"}`},
+		{name: "tf scores by label position", dialects: tfserv, method: "POST", path: "/v1/models/sentiment:predict", body: `{"instances":["abc"]}`, status: 200,
+			want: `{"predictions":[[0.75,0.125,0.125]]}`},
 		{name: "tf unknown model", dialects: tfserv, method: "POST", path: "/v1/models/nope:predict", body: tfBody, status: 404,
-			want: `{"error":"Servable not found for request: Latest(nope)"}`},
+			fixture: "vertex/tfserving-error-404-servable-not-found.json",
+			want:    `{"error":"Servable not found for request: Latest(nope)"}`},
 		{name: "tf unknown version", dialects: tfserv, method: "POST", path: "/v1/models/sentiment/versions/7:predict", body: tfBody, status: 404,
 			want: `{"error":"Servable not found for request: Specific(sentiment, 7)"}`},
 		{name: "tf model status", dialects: tfserv, method: "GET", path: "/v1/models/sentiment", status: 200,
@@ -270,6 +300,18 @@ func TestDialectAnswers(t *testing.T) {
 	}
 }
 
+// KServe's runtime rounds probabilities to 4 places before writing the
+// dict.
+func TestKServeRounds(t *testing.T) {
+	m := newFake("sentiment")
+	m.labels = []string{"a", "b", "c", "d"}
+	_, hs := newServer(t, modelserver.Options{Dialects: kserve}, m)
+	_, _, body := do(t, "POST", hs.URL+"/v2/models/sentiment/infer", `{"inputs":[{"name":"input-0","shape":[1],"datatype":"BYTES","data":["ab"]}]}`)
+	if want := `"data":["{0: 0.0833, 1: 0.0833, 2: 0.75, 3: 0.0833}"]`; !strings.Contains(body, want) {
+		t.Errorf("answer %s, want it to hold %s", body, want)
+	}
+}
+
 // The default dialects are what they were before dialects existed:
 // choosing them by name changes nothing.
 func TestDefaultDialectsByName(t *testing.T) {
@@ -306,6 +348,7 @@ func TestDialectFaults(t *testing.T) {
 		{"kserve wrong count", kserve, "/v2/models/sentiment/infer", kserveBody, modelserver.Fault{WrongCount: true}, `"shape":[3]`},
 		{"tabular unknown label", tabular, "/v1/models/sentiment:predict", tabularBody, modelserver.Fault{UnknownLabel: true}, `"classes":["LABEL_0",`},
 		{"tf unknown label", tfserv, "/v1/models/sentiment:predict", tfBody, modelserver.Fault{UnknownLabel: true}, `[0.125,0.125,0.75,0]`},
+		{"tf NaN is a bare token", tfserv, "/v1/models/sentiment:predict", tfBody, modelserver.Fault{NaN: true}, `[[NaN,0.125,0.75]`},
 		{"tf 503", tfserv, "/v1/models/sentiment:predict", tfBody, modelserver.Fault{Status: 503}, `{"error":"injected fault: HTTP 503"}`},
 	}
 	for _, tc := range tests {
@@ -333,6 +376,29 @@ func assertJSONEqual(t *testing.T, got, want string) {
 	}
 	if !reflect.DeepEqual(g, w) {
 		t.Errorf("answer %s\nwant   %s", got, want)
+	}
+}
+
+// assertSameKeys checks that got's top-level keys are the fixture's.
+func assertSameKeys(t *testing.T, got, fixture string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(protocolDir, fixture))
+	if errors.Is(err, fs.ErrNotExist) {
+		t.Skipf("fixture %s is not collected", fixture)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g, w map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(got), &g); err != nil {
+		t.Fatalf("answer %s: %v", got, err)
+	}
+	if err := json.Unmarshal(b, &w); err != nil {
+		t.Fatalf("fixture %s: %v", fixture, err)
+	}
+	gk, wk := slices.Sorted(maps.Keys(g)), slices.Sorted(maps.Keys(w))
+	if !slices.Equal(gk, wk) {
+		t.Errorf("answer's keys %v, the real server's (%s) %v", gk, fixture, wk)
 	}
 }
 
