@@ -129,7 +129,11 @@ func (r *modelRunner) predict(ctx context.Context, batch []item) {
 		var heldErr error
 		for i, it := range batch {
 			o := outs[i]
-			if errkind.KindOf(o.Err) == errkind.Misconfigured && ctx.Err() == nil && !r.w.canLose(it.js, it.slot) {
+			if ctx.Err() != nil && o.Err != nil {
+				// Abandoned at the drain deadline: released, not failed.
+				o.Err = errkind.New(errkind.Canceled, ReasonShutdown, o.Err)
+			}
+			if errkind.KindOf(o.Err) == errkind.Misconfigured && !r.w.canLose(it.js, it.slot) {
 				held = append(held, it)
 				heldErr = o.Err
 				continue

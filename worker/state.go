@@ -21,6 +21,10 @@ import (
 	"github.com/chorusml/chorus/worker/router"
 )
 
+// ReasonShutdown marks work cut off by shutdown: its message is released
+// for redelivery, not nacked or dead-lettered.
+const ReasonShutdown = "shutdown"
+
 // sourcePolicy retries ack, nack and dead-letter calls to the source.
 var sourcePolicy = retry.Policy{MaxAttempts: 5, Initial: 100 * time.Millisecond, Max: 2 * time.Second, MaxElapsed: 30 * time.Second}
 
@@ -72,6 +76,17 @@ func (ms *msgState) complete() {
 			ms.release() // abandoned at the drain deadline: Close redelivers it
 		}
 		return
+	}
+	for _, d := range failed {
+		if errkind.KindOf(d.err) == errkind.Canceled {
+			// Cut off by shutdown, not failed: no nack (which would spend a
+			// delivery attempt with a wrong reason); the source's Close
+			// releases the message for redelivery.
+			w.m.MessagesReleased.Inc()
+			w.log.Info().Str("message_id", ms.msg.ID).Msg("released at shutdown for redelivery")
+			ms.release()
+			return
+		}
 	}
 	w.settle.do(func(ctx context.Context) { w.settleFailed(ctx, ms, failed) })
 }
@@ -216,6 +231,12 @@ func (js *jobState) deliver(s int, scores []float64, version string, err error) 
 
 // finishJob ensembles the answers and queues the result for the sink.
 func (w *Worker) finishJob(js *jobState) {
+	for _, s := range js.outs {
+		if errkind.KindOf(s.err) == errkind.Canceled {
+			w.failJob(js, errkind.New(errkind.Canceled, ReasonShutdown, s.err), "shutdown")
+			return
+		}
+	}
 	for i, s := range js.outs {
 		if errkind.KindOf(s.err) == errkind.InvalidInput {
 			// A model refused this text on its own (the others in its batch
@@ -258,7 +279,7 @@ func (w *Worker) finishJob(js *jobState) {
 		ScoredAt: w.now().UTC(),
 	}
 	if err := w.sinkB.Add(w.workCtx, js); err != nil {
-		w.failJob(js, errkind.New(errkind.Retryable, "shutdown", err), "sink")
+		w.failJob(js, errkind.New(errkind.Canceled, ReasonShutdown, err), "sink")
 	}
 }
 
@@ -335,9 +356,13 @@ func (w *Worker) writeRows(ctx context.Context, batch []*jobState) {
 		rowErrs, err = sinks.RowErrors{{Index: 0, Err: err}}, nil
 	}
 	if err != nil {
+		kind, reason := errkind.Retryable, "sink_write_failed"
+		if ctx.Err() != nil {
+			kind, reason = errkind.Canceled, ReasonShutdown // abandoned at the drain deadline
+		}
 		w.m.SinkRows.WithLabelValues("failed").Add(float64(len(rows)))
 		for _, js := range batch {
-			w.failJob(js, errkind.New(errkind.Retryable, "sink_write_failed", err), "sink")
+			w.failJob(js, errkind.New(kind, reason, err), "sink")
 		}
 		return
 	}

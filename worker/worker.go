@@ -68,8 +68,9 @@ type Worker struct {
 	router    *router.Router
 	combiners []*ensemble.Combiner // by pipeline index
 	limits    job.Limits
-	runners   []*modelRunner // by model index; started lazily
-	settle    *settler       // the completion stage: nacks and dead letters
+	runners   []*modelRunner                  // by model index; started lazily
+	settle    *settler                        // the completion stage: nacks and dead letters
+	runCtx    atomic.Pointer[context.Context] // Run's context: done once stopping
 	// shared[p] are the model indexes of pipeline p that serve every
 	// tenant: readiness judges these, since one tenant's custom model being
 	// down stops only that tenant.
@@ -163,6 +164,10 @@ func (w *Worker) IdleFor() time.Duration {
 // the sink takes writes and every pipeline has at least its quorum of models
 // whose breakers are closed. The error says which of these fails.
 func (w *Worker) Health() error {
+	if c := w.runCtx.Load(); c != nil && (*c).Err() != nil {
+		// Readiness falls at the signal, not when the pullers return.
+		return errors.New("worker stopping: draining")
+	}
 	if !w.ready.Load() {
 		return errors.New("worker not pulling")
 	}
@@ -234,6 +239,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	for range pullers {
 		g.Go(func() error { return w.pull(pullCtx) })
 	}
+	w.runCtx.Store(&ctx)
 	w.ready.Store(true)
 	w.log.Info().Int("pullers", pullers).Int("models", len(w.cfg.Models)).Msg("worker started")
 	pullErr := g.Wait()
@@ -291,9 +297,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	if pullErr != nil && !errors.Is(pullErr, context.Canceled) {
 		errs = append(errs, pullErr)
 	}
-	if !clean {
-		errs = append(errs, errors.New("drain timed out"))
-	}
+	// A drain that timed out lost nothing: what was not finished was
+	// released for redelivery (see README, "Shutdown"), so it is not an
+	// error exit.
 	w.log.Info().Bool("clean", clean).Msg("worker stopped")
 	return errors.Join(errs...)
 }
@@ -328,7 +334,7 @@ func (w *Worker) pull(ctx context.Context) error {
 			w.recvErr.Store(nil)
 		}
 		for _, m := range msgs {
-			w.handle(m)
+			w.handle(ctx, m)
 		}
 	}
 	return nil
@@ -336,7 +342,10 @@ func (w *Worker) pull(ctx context.Context) error {
 
 // handle decodes and routes one message and hands its jobs to the models.
 // It blocks while the models' queues are full (backpressure).
-func (w *Worker) handle(m *sources.Message) {
+// handle decodes and routes one message. ctx ends at shutdown: an add
+// blocked on a full model queue gives up then, and its message is released
+// for redelivery rather than holding the drain.
+func (w *Worker) handle(ctx context.Context, m *sources.Message) {
 	w.inflight.Add(1)
 	w.held.Add(1)
 	w.m.MessagesReceived.Inc()
@@ -375,7 +384,7 @@ func (w *Worker) handle(m *sources.Message) {
 		js := &jobState{msg: ms, job: e.Job, raw: e.Raw, route: route, outs: make([]slot, len(route.Models))}
 		js.remaining.Store(int32(len(route.Models)))
 		for s, mi := range route.Models {
-			if err := w.runners[mi].add(w.workCtx, js, s); err != nil {
+			if err := w.runners[mi].add(ctx, js, s); err != nil {
 				js.deliver(s, nil, "", err)
 			}
 		}

@@ -40,8 +40,12 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	// The listener starts before the worker, so readiness is swapped in
 	// once the worker exists.
 	var ready atomic.Pointer[func() error]
+	// Health and metrics outlive the signal: they answer through the drain
+	// (readiness false from the signal on) and stop when the worker has.
+	opsCtx, stopOps := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopOps()
 	if cfg.Metrics.Addr != "" {
-		addr, _, err := ops.Serve(ctx, cfg.Metrics.Addr, ops.Handler(reg, func() error {
+		addr, _, err := ops.Serve(opsCtx, cfg.Metrics.Addr, ops.Handler(reg, func() error {
 			if r := ready.Load(); r != nil {
 				return (*r)()
 			}

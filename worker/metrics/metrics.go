@@ -55,6 +55,9 @@ type Metrics struct {
 	// SettleFailures counts ack, nack and dead-letter calls that failed
 	// after their retries (op: ack, nack, dead_letter).
 	SettleFailures *prometheus.CounterVec // op
+	// MessagesReleased counts messages cut off by shutdown and left for
+	// the source's Close to release for redelivery (no nack).
+	MessagesReleased prometheus.Counter
 	// MessageAge is publish → receive, where the source reports the
 	// publish time; BacklogAge is the latest such age, how far behind the
 	// broker's head this worker reads.
@@ -117,6 +120,8 @@ func New(reg prometheus.Registerer) *Metrics {
 		ModelMisconfigured: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "chorus_model_misconfigured", Help: "1 while the model and its server disagree in a way no retry fixes (reason says how); its jobs wait or go partial."},
 			[]string{"model", "reason"}),
+		MessagesReleased: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "chorus_messages_released_total", Help: "Messages cut off by shutdown and released for redelivery without a nack."}),
 		SettleFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "chorus_settle_failures_total", Help: "Ack, nack and dead-letter calls that failed after their retries, by op."},
 			[]string{"op"}),
@@ -130,7 +135,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		reg.MustRegister(m.MessagesReceived, m.MessagesAcked, m.MessagesNacked, m.DeliveryAttempts,
 			m.Jobs, m.DeadLetters, m.InFlightMessages, m.InFlightJobs, m.BatchSize, m.BatchFill,
 			m.EndpointLatency, m.EndpointErrors, m.EndpointItems, m.ModelsFailed, m.SinkRows,
-			m.SinkLatency, m.JobLatency, m.EndpointSeconds, m.EndpointUp, m.ModelMisconfigured, m.SettleFailures, m.MessageAge, m.BacklogAge)
+			m.SinkLatency, m.JobLatency, m.EndpointSeconds, m.EndpointUp, m.ModelMisconfigured, m.SettleFailures, m.MessagesReleased, m.MessageAge, m.BacklogAge)
 	}
 	return m
 }
