@@ -142,6 +142,8 @@ var fixtureCases = []fixtureCase{
 	// The classify API's answer, not predict's.
 	{file: "tfserving-classify-results.json", opts: probabilities, labels: []string{"car", "bike", "bus"}, n: 2, want: badResponse, msg: "0 predictions"},
 	{file: "tfserving-classify-unlabeled.json", opts: probabilities, labels: []string{"x"}, n: 1, want: badResponse, msg: "0 predictions"},
+	{file: "tfserving-error-400-batch-too-large.json", opts: probabilities, n: 2, msg: "maximum input batch size 64",
+		want: adaptertest.Want{Kind: errkind.Permanent, Reason: endpoint.ReasonBatchTooLarge}},
 	{file: "tfserving-error-404-servable-not-found.json", opts: probabilities, n: 2, want: notFound, msg: "Servable not found"},
 	{file: "tfserving-error-400-bad-signature.json", opts: probabilities, n: 2, want: incompatible, msg: "vertex.signature_name"},
 	{file: "tfserving-error-400-type-mismatch.json", opts: probabilities, n: 2, want: incompatible, msg: "not of expected type: float"},

@@ -3,6 +3,7 @@ package vertex_test
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/chorusml/chorus/worker/endpoint/internal/adaptertest"
@@ -24,11 +25,12 @@ func googleError(t testing.TB, code int, status, msg string) string {
 }
 
 // tfServingBatchTooLarge is TF Serving's batcher refusing a request over
-// its max_batch_size: HTTP 400 (InvalidArgument) with the message of
-// tensorflow/core/kernels/batching_util (ValidateBatchTaskQueueCapacity),
-// in TF Serving's {"error": ...} form.
-func tfServingBatchTooLarge(_ testing.TB, limit, n int) (int, string) {
-	return 400, fmt.Sprintf("{\n    \"error\": \"Task size %d is larger than maximum input batch size %d\"\n}", n, limit)
+// its max_batch_size (the fixture), with this batch's size and limit.
+func tfServingBatchTooLarge(t testing.TB, limit, n int) (int, string) {
+	e, body := fixture(t, "tfserving-error-400-batch-too-large.json")
+	body = strings.Replace(body, "Task size 65", fmt.Sprintf("Task size %d", n), 1)
+	body = strings.Replace(body, "batch size 64", fmt.Sprintf("batch size %d", limit), 1)
+	return e.Status, body
 }
 
 // hfInvalidInput is the Hugging Face container's answer to a request its
