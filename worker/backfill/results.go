@@ -3,6 +3,7 @@ package backfill
 import (
 	"context"
 	"fmt"
+	"regexp"
 
 	"cloud.google.com/go/bigquery"
 	"github.com/jackc/pgx/v5"
@@ -96,15 +97,43 @@ func OpenBigQueryResults(ctx context.Context, project, dataset, table string, op
 	if project == "" || dataset == "" {
 		return nil, errkind.Errorf(errkind.Permanent, "bad_config", "backfill: the BigQuery stale check needs a project and a dataset")
 	}
+	ref, err := bqTable(project, dataset, table)
+	if err != nil {
+		return nil, err
+	}
 	client, err := bigquery.NewClient(ctx, project, opts...)
 	if err != nil {
 		return nil, errkind.New(errkind.Permanent, "bad_config", fmt.Errorf("backfill: BigQuery client: %w", err))
 	}
-	return &BigQueryResults{client: client, table: bqTable(project, dataset, table)}, nil
+	return &BigQueryResults{client: client, table: ref}, nil
 }
 
-func bqTable(project, dataset, table string) string {
-	return "`" + project + "." + dataset + "." + table + "`"
+// BigQuery's own rules for the parts of a table path. Checked, not
+// escaped: the path is the one thing in these queries that cannot be a
+// parameter, and a name outside the rules is a mistake worth stopping on.
+var (
+	bqProjectRE = regexp.MustCompile(`^(?:[a-z][a-z0-9.-]*:)?[a-z0-9][a-z0-9-]{0,62}$`)
+	bqDatasetRE = regexp.MustCompile(`^[A-Za-z0-9_]+$`)
+	// Tables may hold Unicode letters, marks, numbers, connectors, dashes
+	// and spaces; never a backtick, a backslash, a dot or a control.
+	bqTableRE = regexp.MustCompile(`^[\p{L}\p{M}\p{N}\p{Pc}\p{Pd} ]+$`)
+)
+
+// bqTable is the quoted path `project.dataset.table`, refusing names that
+// BigQuery would not accept (and that could close the quoting).
+func bqTable(project, dataset, table string) (string, error) {
+	bad := func(what, v string) error {
+		return errkind.Errorf(errkind.Permanent, "bad_config", "backfill: BigQuery %s %q is not a valid name", what, v)
+	}
+	switch {
+	case !bqProjectRE.MatchString(project):
+		return "", bad("project", project)
+	case len(dataset) > 1024 || !bqDatasetRE.MatchString(dataset):
+		return "", bad("dataset", dataset)
+	case len(table) > 1024 || !bqTableRE.MatchString(table):
+		return "", bad("table", table)
+	}
+	return "`" + project + "." + dataset + "." + table + "`", nil
 }
 
 // Scored implements StaleChecker: one query with array parameters; the

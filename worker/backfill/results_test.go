@@ -233,3 +233,28 @@ func TestBigQueryStatus(t *testing.T) {
 		}
 	})
 }
+
+// The table path is the one part of these queries that cannot be a
+// parameter: names that could close its quoting are refused.
+func TestBigQueryTableNames(t *testing.T) {
+	for _, tc := range []struct {
+		project, dataset, table string
+		ok                      bool
+	}{
+		{"my-project", "feedback", "chorus_results", true},
+		{"example.com:legacy-proj", "feedback", "results 2026-q4", true},
+		{"p", "d", "t", true},
+		{"p`; DROP TABLE x; --", "d", "t", false},
+		{"p", "d`", "t", false},
+		{"p", "d.e", "t", false},
+		{"p", "d", "t` WHERE 1=1 --", false},
+		{"p", "d", "t\\x00", false},
+		{"p", "d", "a.b", false},
+		{"P", "d", "t", false},
+	} {
+		_, err := bqTable(tc.project, tc.dataset, tc.table)
+		if (err == nil) != tc.ok {
+			t.Errorf("bqTable(%q, %q, %q) = %v, want ok %v", tc.project, tc.dataset, tc.table, err, tc.ok)
+		}
+	}
+}
