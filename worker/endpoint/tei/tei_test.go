@@ -2,7 +2,6 @@ package tei_test
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -22,19 +21,15 @@ func protocol() adaptertest.Protocol {
 		// its clients skip /info; TestStart covers it.
 		New:  func(s endpoint.Spec) (endpoint.Client, error) { return tei.New(s, tei.Options{SkipInfo: true}) },
 		Path: func(endpoint.Spec) string { return "/predict" },
-		// TEI errors: {"error": "...", "error_type": "..."}.
+		// TEI errors: {"error": "...", "error_type": "Overloaded"} (the Rust variant name).
 		ErrorBody: func(_ int, msg string) string {
-			b, _ := json.Marshal(map[string]string{"error": msg, "error_type": "overloaded"})
+			b, _ := json.Marshal(map[string]string{"error": msg, "error_type": "Overloaded"})
 			return string(b)
 		},
-		OKBody: okBody,
-		BatchTooLarge: func(limit, n int) (int, string) {
-			return 422, fmt.Sprintf(`{"error":"batch size %d > maximum allowed batch size %d","error_type":"validation"}`, n, limit)
-		},
-		InvalidInput: func(msg string) (int, string) {
-			b, _ := json.Marshal(map[string]string{"error": msg, "error_type": "validation"})
-			return 422, string(b)
-		},
+		OKBody:        okBody,
+		BatchTooLarge: batchTooLarge,
+		InvalidInput:  invalidInput,
+		Misconfigured: []adaptertest.Reply{mustReply("error-not-classifier.json")},
 		OKBodyVersion: func(n int, v string) (string, http.Header) {
 			return okBody(n), http.Header{"X-Model-Version": {v}}
 		},
@@ -168,3 +163,46 @@ func TestRequest(t *testing.T) {
 }
 
 func BenchmarkPredict(b *testing.B) { adaptertest.Bench(b, protocol()) }
+
+// A label the server scores that the spec does not list is dropped, and
+// said once, unless the spec is strict.
+func TestUnknownLabels(t *testing.T) {
+	body := `[[{"score":0.6,"label":"positive"},{"score":0.3,"label":"LABEL_1"},{"score":0.1,"label":"negative"}],[{"score":0.9,"label":"LABEL_1"},{"score":0.1,"label":"neutral"}]]`
+	tests := []struct {
+		name   string
+		strict bool
+		want   [][]float64
+		warned int
+	}{
+		{"lenient drops it", false, [][]float64{{0.1, 0, 0.6}, {0, 0.1, 0}}, 1},
+		{"strict refuses it", true, nil, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := adaptertest.Serve(t, 200, nil, body)
+			var w warnings
+			spec := adaptertest.Spec(srv.URL)
+			spec.StrictLabels, spec.Warn = tc.strict, w.warn
+			c, err := tei.New(spec, tei.Options{SkipInfo: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 2 {
+				res, err := c.Predict(adaptertest.Context(t), []string{"a", "b"})
+				if tc.strict {
+					adaptertest.Check(t, err, adaptertest.Want{Kind: errkind.Misconfigured, Reason: endpoint.ReasonIncompatible})
+					continue
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(res.Scores, tc.want) {
+					t.Errorf("scores %v, want %v", res.Scores, tc.want)
+				}
+			}
+			if got := w.all(); len(got) != tc.warned || (tc.warned > 0 && !strings.Contains(got[0], "LABEL_1")) {
+				t.Errorf("warnings %q, want %d naming LABEL_1", got, tc.warned)
+			}
+		})
+	}
+}
