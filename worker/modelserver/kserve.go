@@ -12,12 +12,10 @@ import (
 
 // The KServe dialect is KServe's Hugging Face runtime serving a sequence
 // classifier with --return_probabilities over the open inference protocol.
-// The runtime reads the first input whatever its name and answers with
-// its own tensor names; its metadata lists no tensors.
-const (
-	kserveInput  = "input-0"
-	kserveOutput = "output-0"
-)
+// The runtime reads the first input whatever its name (its docs send
+// "input-0") and answers with its own output name; its metadata lists no
+// tensors.
+const kserveOutput = "output-0"
 
 func (s *Server) routeKServe() {
 	s.mux.HandleFunc("GET /v2/health/live", func(w http.ResponseWriter, r *http.Request) {
