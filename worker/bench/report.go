@@ -17,6 +17,7 @@ type Report struct {
 	Startup  []*StartupResult
 	Memory   *MemoryResult
 	Sink     *SinkResult
+	Decode   *DecodeResult
 }
 
 // Run measures every scenario in turn.
@@ -44,6 +45,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	fmt.Fprintf(o.Progress, "throughput against a capacity-modelled endpoint, %d jobs per run…\n", o.CapacityJobs)
 	if r.Capacity, err = Capacity(ctx, o); err != nil {
 		return nil, fmt.Errorf("capacity: %w", err)
+	}
+	fmt.Fprintf(o.Progress, "endpoint client cost per response format…\n")
+	if r.Decode, err = Decode(ctx); err != nil {
+		return nil, fmt.Errorf("decode: %w", err)
 	}
 	fmt.Fprintf(o.Progress, "postgres sink throughput…\n")
 	if r.Sink, err = PostgresSink(ctx); err != nil {
@@ -111,6 +116,9 @@ func (r *Report) Markdown() string {
 		fmt.Fprintf(&b, "| peak RSS of the process | %.0f MB | ≤ 256 MB (%s) |\n", float64(m.PeakRSS)/1e6, verdict(m.PeakRSS <= 256<<20))
 		fmt.Fprintf(&b, "| peak heap in use (sampled every 100 ms) | %.0f MB | |\n", float64(m.MaxHeap)/1e6)
 		fmt.Fprintf(&b, "| wall time | %s (%.0f jobs/s) | |\n\n", m.Wall.Round(time.Millisecond), float64(m.Jobs)/m.Wall.Seconds())
+	}
+	if r.Decode != nil {
+		r.Decode.markdown(&b)
 	}
 	if sr := r.Sink; sr != nil {
 		b.WriteString("## Postgres sink throughput\n\nA throwaway Postgres (Debian's server, default settings, fsync on) on this machine; pgsink writes one batch per transaction (INSERT … SELECT FROM unnest … ON CONFLICT DO UPDATE), one write at a time, each waiting for its commit.\n\n")
