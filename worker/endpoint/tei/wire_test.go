@@ -21,7 +21,7 @@ import (
 )
 
 // fixtureDir holds TEI's bodies; manifest.json records each one's origin.
-var fixtureDir = filepath.Join("testdata")
+var fixtureDir = filepath.Join("..", "..", "..", "testdata", "protocols", "tei")
 
 type fixture struct {
 	File    string            `json:"file"`
