@@ -54,6 +54,12 @@ func chorusBinary(t *testing.T) string {
 // referenceModels serves the real reference models on a loopback port.
 func referenceModels(t *testing.T) string {
 	t.Helper()
+	return referenceModelsWith(t, modelserver.Options{})
+}
+
+// referenceModelsWith is referenceModels answering with o (dialects, costs).
+func referenceModelsWith(t *testing.T, o modelserver.Options) string {
+	t.Helper()
 	models, err := refmodel.LoadAll(chorus.Data)
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +70,7 @@ func referenceModels(t *testing.T) string {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { _ = modelserver.New(models, modelserver.Options{}).Serve(ctx, ln); close(done) }()
+	go func() { _ = modelserver.New(models, o).Serve(ctx, ln); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 	return ln.Addr().String()
 }

@@ -1,21 +1,17 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/chorusml/chorus"
 	"github.com/chorusml/chorus/sinks/filesink"
 	"github.com/chorusml/chorus/worker/job"
 	"github.com/chorusml/chorus/worker/modelserver"
-	"github.com/chorusml/chorus/worker/refmodel"
 )
 
 // The worker binary against the reference server answering in the real
@@ -28,22 +24,9 @@ func TestRealDialectsThroughTheBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the binary")
 	}
-	models, err := refmodel.LoadAll(chorus.Data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	srv := modelserver.New(models, modelserver.Options{Dialects: modelserver.Dialects{
+	addr := referenceModelsWith(t, modelserver.Options{Dialects: modelserver.Dialects{
 		OpenInference: modelserver.OIPTriton, Vertex: modelserver.VertexTabular, TEI: modelserver.TEI,
 	}})
-	go func() { _ = srv.Serve(ctx, ln); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	addr := ln.Addr().String()
 
 	dir := t.TempDir()
 	in, out := filepath.Join(dir, "jobs.jsonl"), filepath.Join(dir, "results.jsonl")
