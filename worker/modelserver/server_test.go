@@ -118,13 +118,13 @@ func TestRoutes(t *testing.T) {
 			`[{"score":0.75,"label":"positive"},{"score":0.125,"label":"negative"},{"score":0.125,"label":"neutral"}]`},
 		{"tei mixed batch", "POST", "/tei/sentiment/predict", `{"inputs":[["ab"],"abcd"]}`, 200, ""},
 		{"tei pair", "POST", "/tei/sentiment/predict", `{"inputs":["question","answer"]}`, 422,
-			`{"error":"invalid predict request: text pairs are not supported","error_type":"validation"}`},
+			`{"error":"invalid predict request: text pairs are not supported","error_type":"Validation"}`},
 		{"tei batch of pairs", "POST", "/tei/sentiment/predict", `{"inputs":[["q","a"]]}`, 422, ""},
 		{"tei unknown model", "POST", "/tei/nope/predict", teiBody, 404, ""},
 		{"tei info", "GET", "/tei/sentiment/info", "", 200,
 			`{"model_id":"sentiment","model_sha":"v1","model_dtype":"float32","model_type":{"classifier":{
 			"id2label":{"0":"negative","1":"neutral","2":"positive"},"label2id":{"negative":0,"neutral":1,"positive":2}}},
-			"prompts":null,"default_prompt":null,"max_concurrent_requests":512,"max_input_length":512,
+			"served_model_name":"sentiment","max_concurrent_requests":512,"max_input_length":512,
 			"max_batch_tokens":16384,"max_batch_requests":null,"max_client_batch_size":8,"auto_truncate":false,
 			"tokenization_workers":4,"version":"1.8.2","sha":null,"docker_label":null}`},
 		{"tei health", "GET", "/tei/sentiment/health", "", 200, ""},
@@ -187,7 +187,7 @@ func TestFaultBodies(t *testing.T) {
 			}},
 		{"429 tei", modelserver.Fault{Status: 429}, "/tei/sentiment/predict", teiBody,
 			func(t *testing.T, status int, h http.Header, body string) {
-				if status != 429 || !strings.Contains(body, `"error_type":"overloaded"`) {
+				if status != 429 || !strings.Contains(body, `"error_type":"Overloaded"`) {
 					t.Errorf("got %d %s", status, body)
 				}
 			}},

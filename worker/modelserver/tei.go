@@ -23,13 +23,14 @@ func (s *Server) routeTEI() {
 	})
 }
 
-// TEI's error types (its ErrorType, as serde writes it).
+// TEI's error types: its ErrorType variants as serde writes them, by
+// name.
 const (
-	teiValidation = "validation"
-	teiEmpty      = "empty"
-	teiBackend    = "backend"
-	teiOverloaded = "overloaded"
-	teiUnhealthy  = "unhealthy"
+	teiValidation = "Validation"
+	teiEmpty      = "Empty"
+	teiBackend    = "Backend"
+	teiOverloaded = "Overloaded"
+	teiUnhealthy  = "Unhealthy"
 )
 
 // teiError writes TEI's error body: {"error": "...", "error_type": "..."},
@@ -143,7 +144,7 @@ func (s *Server) teiPredict(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.Inputs.batch && len(req.Inputs.texts) == 0 {
-		writeTEIError(w, http.StatusBadRequest, teiEmpty, "`inputs` cannot be empty")
+		writeTEIError(w, http.StatusBadRequest, teiEmpty, "Input validation error: `inputs` cannot be empty")
 		return
 	}
 	scores, f, ok := s.score(w, r, m, req.Inputs.texts, refusals{fail: teiError, tooLarge: teiTooLarge})

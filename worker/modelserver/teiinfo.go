@@ -7,16 +7,15 @@ import (
 	"strconv"
 )
 
-// teiInfoBody is TEI's Info schema (GET /info), every field its openapi
-// document lists, with the values a TEI of the defaults would report for
+// teiInfoBody is TEI's Info schema (GET /info), the fields a real TEI
+// writes, with the values a TEI of the defaults would report for
 // a small classifier on CPU.
 type teiInfoBody struct {
 	ModelID               string       `json:"model_id"`
 	ModelSHA              *string      `json:"model_sha"`
 	ModelDtype            string       `json:"model_dtype"`
+	ServedModelName       string       `json:"served_model_name"`
 	ModelType             teiModelType `json:"model_type"`
-	Prompts               any          `json:"prompts"`
-	DefaultPrompt         *string      `json:"default_prompt"`
 	MaxConcurrentRequests int          `json:"max_concurrent_requests"`
 	MaxInputLength        int          `json:"max_input_length"`
 	MaxBatchTokens        int          `json:"max_batch_tokens"`
@@ -56,6 +55,7 @@ func (s *Server) teiInfo(w http.ResponseWriter, r *http.Request) {
 		ModelID:               m.name,
 		ModelSHA:              &m.version,
 		ModelDtype:            "float32",
+		ServedModelName:       m.name,
 		MaxConcurrentRequests: teiMaxConcurrent,
 		MaxInputLength:        teiMaxInputLength,
 		MaxBatchTokens:        teiMaxBatchTokens,

@@ -257,9 +257,15 @@ func TestDialectAnswers(t *testing.T) {
 
 		// TEI.
 		{name: "tei batch over max_client_batch_size", maxBatch: 2, method: "POST", path: "/tei/sentiment/predict", body: teiThree, status: 422,
-			want: `{"error":"batch size 3 > maximum allowed batch size 2","error_type":"validation"}`},
+			fixture: "tei/error-batch-size.json",
+			want:    `{"error":"batch size 3 > maximum allowed batch size 2","error_type":"Validation"}`},
 		{name: "tei empty batch", method: "POST", path: "/tei/sentiment/predict", body: `{"inputs":[]}`, status: 400,
-			want: `{"error":"` + "`inputs`" + ` cannot be empty","error_type":"empty"}`},
+			fixture: "tei/error-empty.json",
+			want:    `{"error":"Input validation error: ` + "`inputs`" + ` cannot be empty","error_type":"Empty"}`},
+		{name: "tei predict", method: "POST", path: "/tei/sentiment/predict", body: teiBody, status: 200,
+			fixture: "tei/predict-go-emotions-batch.json"},
+		{name: "tei info", maxBatch: 8, method: "GET", path: "/tei/sentiment/info", status: 200,
+			fixture: "tei/info-classifier-go-emotions.json"},
 		{name: "tei info without a limit", method: "GET", path: "/tei/sentiment/info", status: 200,
 			check: func(t *testing.T, body string) {
 				var info map[string]any
@@ -432,6 +438,19 @@ func sameShape(path string, got, want any) error {
 		if !ok {
 			return fmt.Errorf("%s: %T, want an object", path, got)
 		}
+		if isDictionary(path) {
+			// Keyed by data (labels, ids): only the values' type is the
+			// server's.
+			for _, wv := range w {
+				for k, gv := range g {
+					if err := sameShape(path+"."+k, gv, wv); err != nil {
+						return err
+					}
+				}
+				break
+			}
+			return nil
+		}
 		for k := range w {
 			if _, ok := g[k]; !ok {
 				return fmt.Errorf("%s: no key %q", path, k)
@@ -466,4 +485,10 @@ func sameShape(path string, got, want any) error {
 		}
 	}
 	return nil
+}
+
+// isDictionary reports whether the object at path maps data to data, as
+// TEI's id2label and label2id do.
+func isDictionary(path string) bool {
+	return strings.HasSuffix(path, ".id2label") || strings.HasSuffix(path, ".label2id")
 }
