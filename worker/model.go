@@ -248,13 +248,8 @@ outer:
 	}
 }
 
-// healthy reports whether the model can take calls: a model not yet used
-// counts as healthy, since nothing says otherwise.
-func (r *modelRunner) healthy() bool {
-	return r.unhealthy() == ""
-}
-
-// unhealthy says why the model cannot take calls, or "" when it can.
+// unhealthy says why the model cannot take calls, or "" when it can: a
+// model not yet used counts as healthy, since nothing says otherwise.
 func (r *modelRunner) unhealthy() string {
 	if !r.started.Load() {
 		return ""
