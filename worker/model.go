@@ -36,7 +36,7 @@ type modelRunner struct {
 	// misMu guards the misconfiguration being reported, so that a model
 	// that stays broken logs one line, not one per batch.
 	misMu    sync.Mutex
-	misCause string // reason + message of the last reported one
+	misCause string // the reason of the one reported now
 	misLabel string // the reason label set on the gauge
 }
 
@@ -197,8 +197,10 @@ func (r *modelRunner) report(outs []call.Outcome) {
 	defer r.misMu.Unlock()
 	switch {
 	case mis != nil:
+		// Keyed by reason: while the breaker is open its refusals wrap the
+		// first error in other words, and one state is one log line.
 		reason := errkind.ReasonOf(mis)
-		cause := reason + ": " + mis.Error()
+		cause := reason
 		if cause == r.misCause {
 			return
 		}
