@@ -72,8 +72,8 @@ func (o *OpenInference) check(v *validator, p string, m *Model) {
 	}
 	if out.Activation != "" {
 		switch {
-		case out.Format != "logits" && out.Format != "classification":
-			v.addf(p+".output.activation", "set, but format is %q: activation applies to formats logits and classification", out.Format)
+		case out.Format != "logits" && out.Format != "classification" && out.Format != "hf_probabilities":
+			v.addf(p+".output.activation", "set, but format is %q: activation applies to formats logits, hf_probabilities (raw logits) and classification", out.Format)
 		case v.enum(p+".output.activation", out.Activation, oiActivations) && out.Format == "classification" &&
 			out.Activation == "softmax" && out.Classification > 0 && out.Classification < len(m.Labels):
 			v.addf(p+".output.activation", "softmax over the top %d of %d classes would inflate every score; set classification to 0 (all classes) or use sigmoid", out.Classification, len(m.Labels))

@@ -63,7 +63,7 @@ func TestOpenInferenceRules(t *testing.T) {
 		{"activation value", func(o *OpenInference) { o.Output.Format, o.Output.Activation = "logits", "relu" },
 			p + ".output.activation", `got "relu", expected one of softmax, sigmoid`},
 		{"activation on probabilities", func(o *OpenInference) { o.Output.Activation = "sigmoid" },
-			p + ".output.activation", `format is "probabilities": activation applies to formats logits and classification`},
+			p + ".output.activation", `format is "probabilities": activation applies to formats logits, hf_probabilities (raw logits) and classification`},
 		{"softmax over top K", func(o *OpenInference) {
 			o.Output.Format, o.Output.Activation, o.Output.Classification = "classification", "softmax", 1
 		}, p + ".output.activation", "softmax over the top 1 of 2 classes"},

@@ -308,8 +308,10 @@ func (c *Client) rowsShape(out *output, name string, n int) error {
 
 // decodeClassIndex reads one predicted class index per text.
 func (c *Client) decodeClassIndex(out *output, name string, n int) ([][]float64, error) {
-	if !isOneOf(out.datatype, intTypes) {
-		return nil, c.incompatible("output %q has datatype %q; format %s takes INT32 or INT64; set open_inference.output.format", name, httpx.Truncate(string(out.datatype)), FormatClassIndex)
+	// XGBoost's runtime writes class ids as FP32 whole numbers.
+	float := isOneOf(out.datatype, floatTypes)
+	if !float && !isOneOf(out.datatype, intTypes) {
+		return nil, c.incompatible("output %q has datatype %q; format %s takes integer class ids (or whole-number floats); set open_inference.output.format", name, httpx.Truncate(string(out.datatype)), FormatClassIndex)
 	}
 	if err := c.rowsShape(out, name, n); err != nil {
 		return nil, err
@@ -318,7 +320,16 @@ func (c *Client) decodeClassIndex(out *output, name string, n int) ([][]float64,
 	scores, _ := httpx.NewScores(n, l)
 	i := 0
 	err := walk(out.data, func(s *jsonscan.Scanner) error {
-		v, ok := s.Int()
+		v, ok := 0, false
+		if float {
+			var f float64
+			if f, ok = s.Number(); ok && (f != math.Trunc(f) || math.Abs(f) > 1<<31) {
+				return c.incompatible("output %q holds %v, not a class index: is the output probabilities?", name, f)
+			}
+			v = int(f)
+		} else {
+			v, ok = s.Int()
+		}
 		if !ok {
 			return httpx.BadResponse("output %q holds a non-integer: %q", name, s.Snippet(16))
 		}
@@ -420,20 +431,35 @@ func (c *Client) pyDict(m *httpx.Matcher, name, v string) error {
 	if strings.TrimSpace(body) == "" {
 		return httpx.BadResponse("output %q holds an empty dict", name)
 	}
+	var labels []string
+	var vals []float64
 	for item := range strings.SplitSeq(body, ",") {
 		key, val, ok := cutLast(item, ':')
 		if !ok {
 			return httpx.BadResponse("output %q holds %q, not a dict of scores", name, httpx.Truncate(v))
 		}
 		p, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
-		if err != nil {
+		if err != nil || math.IsNaN(p) || math.IsInf(p, 0) {
 			return httpx.BadResponse("output %q holds score %q", name, httpx.Truncate(val))
 		}
 		label, err := c.label(strings.TrimSpace(key), name)
 		if err != nil {
 			return err
 		}
-		if err := m.Set([]byte(label), p); err != nil {
+		labels, vals = append(labels, label), append(vals, p)
+	}
+	// The runtime's return_raw_logits answers the same dicts with logits:
+	// the activation runs over every class the server returned.
+	if a := c.opts.Output.Activation; a != ActivationNone {
+		if err := activate(a, vals); err != nil {
+			return err
+		}
+	}
+	for i, label := range labels {
+		if err := m.Set([]byte(label), vals[i]); err != nil {
+			if c.opts.Output.Activation == ActivationNone && (vals[i] < 0 || vals[i] > 1) {
+				return httpx.BadResponse("output %q holds score %v, not a probability: for raw logits set open_inference.output.activation to softmax", name, vals[i])
+			}
 			return err
 		}
 	}

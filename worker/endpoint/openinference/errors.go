@@ -27,9 +27,34 @@ var mismatches = []mismatch{
 	{regexp.MustCompile(`expected \d+ inputs but got \d+ inputs for model '`), "the model takes more than the one text input Chorus sends"},
 }
 
+// Triton before 2.42 answered every error 400; these words say what the
+// later statuses (404, 503) say.
+var (
+	unknownModel = regexp.MustCompile(`Request for unknown model: '[^']*'(?: version \d+)? is not found`)
+	notReady     = regexp.MustCompile(`is not at ready state|[Mm]odel version not ready|is not ready`)
+)
+
+// statusByWords reclassifies a 400 whose words carry the status an older
+// server did not: an unknown model is a misconfiguration, a model still
+// loading is worth a retry (and not a text to bisect).
+func statusByWords(err error) error {
+	var e *errkind.Error
+	if !errors.As(err, &e) || e.Reason != endpoint.ReasonBadRequest {
+		return err
+	}
+	switch msg := e.Err.Error(); {
+	case unknownModel.MatchString(msg):
+		return &errkind.Error{Kind: errkind.Misconfigured, Reason: endpoint.ReasonNotFound, Err: e.Err}
+	case notReady.MatchString(msg):
+		return &errkind.Error{Kind: errkind.Retryable, Reason: endpoint.ReasonServerError, Err: e.Err}
+	}
+	return err
+}
+
 // classify turns a 400 that names a tensor mismatch into a
 // misconfiguration; other errors pass unchanged.
 func (c *Client) classify(err error, p *plan) error {
+	err = statusByWords(err)
 	var e *errkind.Error
 	if !errors.As(err, &e) || e.Reason != endpoint.ReasonBadRequest {
 		return err

@@ -150,7 +150,7 @@ func TestUnusableResponses(t *testing.T) {
 		{"logits NaN", opts("logits", openinference.FormatLogits), `{"outputs":[{"name":"logits","shape":[2,3],"datatype":"FP32","data":[0,0,1,"NaN",0,0]}]}`, badResponse},
 		{"logits overflow", opts("logits", openinference.FormatLogits), `{"outputs":[{"name":"logits","shape":[2,3],"datatype":"FP32","data":[0,0,1e999,1,0,0]}]}`, badResponse},
 		{"class index outside labels", opts("label", openinference.FormatClassIndex), `{"outputs":[{"name":"label","shape":[2],"datatype":"INT64","data":[1,7]}]}`, misconfigured},
-		{"class index FP32", opts("label", openinference.FormatClassIndex), `{"outputs":[{"name":"label","shape":[2],"datatype":"FP32","data":[1,2]}]}`, misconfigured},
+		{"class index FP32 not whole", opts("label", openinference.FormatClassIndex), `{"outputs":[{"name":"label","shape":[2],"datatype":"FP32","data":[1.5,2]}]}`, misconfigured},
 		{"class index fraction", opts("label", openinference.FormatClassIndex), `{"outputs":[{"name":"label","shape":[2],"datatype":"INT64","data":[1,1.5]}]}`, badResponse},
 		{"class index short", opts("label", openinference.FormatClassIndex), `{"outputs":[{"name":"label","shape":[2],"datatype":"INT64","data":[1]}]}`, badResponse},
 		{"hf not a dict", opts("o", openinference.FormatHFProbabilities), `{"outputs":[{"name":"o","shape":[2],"datatype":"BYTES","data":["positive","negative"]}]}`, badResponse},

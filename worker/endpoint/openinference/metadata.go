@@ -68,7 +68,7 @@ func (c *Client) Start(ctx context.Context) (endpoint.Info, error) {
 		return nil
 	})
 	if err != nil {
-		return endpoint.Info{}, httpx.Wrap(err, "model %q: model metadata", c.model)
+		return endpoint.Info{}, httpx.Wrap(statusByWords(err), "model %q: model metadata", c.model)
 	}
 	p, err := c.resolve(&md)
 	if err != nil {
@@ -111,6 +111,14 @@ func (c *Client) pickInput(inputs []tensorMeta) (pickedInput, error) {
 	o := c.opts.Input
 	var t tensorMeta
 	switch {
+	case o.Name != "" && len(inputs) == 0:
+		// KServe's Python runtimes describe no tensors: a configured name
+		// is taken on trust, and the server will say if it is wrong.
+		shape := o.Shape
+		if shape == ShapeAuto {
+			shape = ShapeN
+		}
+		return pickedInput{name: o.Name, shape: shape}, nil
 	case o.Name != "":
 		i := slices.IndexFunc(inputs, func(t tensorMeta) bool { return t.Name == o.Name })
 		if i < 0 {
@@ -128,7 +136,10 @@ func (c *Client) pickInput(inputs []tensorMeta) (pickedInput, error) {
 		case 1:
 			t = texts[0]
 		case 0:
-			return pickedInput{}, c.incompatible("the model metadata lists no BYTES input to send texts in; it lists: %s; set open_inference.input.name", list(inputs))
+			if len(inputs) == 0 {
+			return pickedInput{}, c.incompatible("the model metadata describes no inputs (KServe's Python runtimes list none); set open_inference.input.name (input-0 for the KServe Hugging Face runtime)")
+		}
+		return pickedInput{}, c.incompatible("the model metadata lists no BYTES input to send texts in; it lists: %s; set open_inference.input.name", list(inputs))
 		default:
 			return pickedInput{}, c.incompatible("the model metadata lists several BYTES inputs: %s; set open_inference.input.name", list(texts))
 		}
@@ -175,6 +186,9 @@ func datatypes(f Format) []string {
 func (c *Client) pickOutput(outputs []tensorMeta) (string, error) {
 	o := c.opts.Output
 	want := datatypes(o.Format)
+	if o.Name != "" && len(outputs) == 0 {
+		return o.Name, nil // as for inputs: no tensors described
+	}
 	if o.Name != "" {
 		i := slices.IndexFunc(outputs, func(t tensorMeta) bool { return t.Name == o.Name })
 		if i < 0 {

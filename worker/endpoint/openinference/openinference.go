@@ -195,10 +195,13 @@ func checkOptions(model string, o *Options, labels int) error {
 		o.Output.Format = FormatProbabilities
 	}
 	switch o.Output.Format {
-	case FormatProbabilities, FormatClassIndex, FormatHFProbabilities:
+	case FormatProbabilities, FormatClassIndex:
 		if o.Output.Activation != ActivationNone {
-			return httpx.SpecError("model %q: activation %q applies to formats %s and %s only", model, o.Output.Activation, FormatLogits, FormatClassification)
+			return httpx.SpecError("model %q: activation %q applies to formats %s, %s and %s only", model, o.Output.Activation, FormatLogits, FormatHFProbabilities, FormatClassification)
 		}
+	case FormatHFProbabilities:
+		// none: probabilities (return_probabilities); softmax or sigmoid:
+		// the same dicts holding raw logits (return_raw_logits).
 	case FormatLogits:
 		if o.Output.Activation == ActivationNone {
 			o.Output.Activation = ActivationSoftmax
