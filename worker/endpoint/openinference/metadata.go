@@ -137,9 +137,9 @@ func (c *Client) pickInput(inputs []tensorMeta) (pickedInput, error) {
 			t = texts[0]
 		case 0:
 			if len(inputs) == 0 {
-			return pickedInput{}, c.incompatible("the model metadata describes no inputs (KServe's Python runtimes list none); set open_inference.input.name (input-0 for the KServe Hugging Face runtime)")
-		}
-		return pickedInput{}, c.incompatible("the model metadata lists no BYTES input to send texts in; it lists: %s; set open_inference.input.name", list(inputs))
+				return pickedInput{}, c.incompatible("the model metadata describes no inputs (KServe's Python runtimes list none); set open_inference.input.name (input-0 for the KServe Hugging Face runtime)")
+			}
+			return pickedInput{}, c.incompatible("the model metadata lists no BYTES input to send texts in; it lists: %s; set open_inference.input.name", list(inputs))
 		default:
 			return pickedInput{}, c.incompatible("the model metadata lists several BYTES inputs: %s; set open_inference.input.name", list(texts))
 		}
