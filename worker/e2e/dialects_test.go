@@ -24,8 +24,28 @@ func TestRealDialectsThroughTheBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the binary")
 	}
+	for _, tc := range []struct {
+		name    string
+		dialect modelserver.OpenInferenceDialect
+		oi      string // the open_inference blocks of the two models
+		oiTopic string
+	}{
+		{"triton", modelserver.OIPTriton,
+			"{output: {format: logits, activation: softmax}}", "{output: {format: logits, activation: sigmoid}}"},
+		// KServe's Hugging Face runtime describes no tensors: the input
+		// is named, the output is the answer's only one.
+		{"kserve-hf", modelserver.OIPKServeHF,
+			"{input: {name: input-0}, output: {format: hf_probabilities}}", "{input: {name: input-0}, output: {format: hf_probabilities}}"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			testDialects(t, tc.dialect, tc.oi, tc.oiTopic)
+		})
+	}
+}
+
+func testDialects(t *testing.T, dialect modelserver.OpenInferenceDialect, oi, oiTopic string) {
 	addr := referenceModelsWith(t, modelserver.Options{Dialects: modelserver.Dialects{
-		OpenInference: modelserver.OIPTriton, Vertex: modelserver.VertexTabular, TEI: modelserver.TEI,
+		OpenInference: dialect, Vertex: modelserver.VertexTabular, TEI: modelserver.TEI,
 	}})
 
 	dir := t.TempDir()
@@ -57,7 +77,7 @@ models:
     protocol: open-inference
     url: "http://%[1]s"
     labels: [negative, positive]
-    open_inference: {output: {format: logits, activation: softmax}}
+    open_inference: %[4]s
   - name: sentiment-vader
     protocol: vertex
     url: "http://%[1]s"
@@ -67,7 +87,7 @@ models:
     protocol: open-inference
     url: "http://%[1]s"
     labels: [pricing, support, reliability, performance, usability, features, billing, onboarding]
-    open_inference: {output: {format: logits, activation: sigmoid}}
+    open_inference: %[5]s
   - name: acme-topics
     protocol: tei
     url: "http://%[1]s/tei/acme-topics"
@@ -81,7 +101,7 @@ pipelines:
 tenants:
   - {name: acme, pipeline: default}
   - {name: globex, pipeline: default}
-`, addr, in, out)
+`, addr, in, out, oi, oiTopic)
 	p := startChorus(t, cfg, nil, "run")
 	if code := p.wait(90 * time.Second); code != 0 {
 		t.Fatalf("chorus run: exit %d\n%s", code, tailOf(p.out.String()))
