@@ -30,8 +30,10 @@ type OpenInferenceOutput struct {
 	// Format is one of oiFormats; default probabilities.
 	Format string `yaml:"format"`
 	// Activation turns logits into probabilities: softmax or sigmoid.
-	// For format logits (default softmax) and classification (default
-	// none: the classified output holds probabilities).
+	// For format logits (default softmax), and for hf_probabilities (the
+	// Hugging Face runtime's --return_raw_logits) and classification
+	// (Triton classifies raw output values) when the values are logits
+	// (default none: they are probabilities).
 	Activation string `yaml:"activation"`
 	// Classification is how many top classes to ask Triton's
 	// classification extension for; 0 means as many as labels.

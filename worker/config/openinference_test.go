@@ -90,6 +90,8 @@ func TestOpenInferenceAccepts(t *testing.T) {
 		"      input: {name: TEXT, datatype: BYTES, shape: \"[N]\"}\n      output: {name: OUTPUT0, format: class_index}\n",
 		"      output: {format: logits, activation: sigmoid}\n",
 		"      output: {name: output-0, format: hf_probabilities}\n",
+		// The Hugging Face runtime's --return_raw_logits: the same dicts, of logits.
+		"      input: {name: input-0}\n      output: {format: hf_probabilities, activation: softmax}\n",
 		"      output: {name: probs, format: classification, classification: 1}\n",
 		"      output: {name: logits, format: classification, activation: softmax}\n",
 	} {

@@ -1,6 +1,7 @@
 package openinference
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 	"github.com/chorusml/chorus/worker/endpoint"
 	"github.com/chorusml/chorus/worker/endpoint/internal/httpx"
 	"github.com/chorusml/chorus/worker/endpoint/internal/jsonscan"
+	"github.com/chorusml/chorus/worker/errkind"
 )
 
 // output is what decode keeps of one output tensor until it has seen all
@@ -20,7 +22,7 @@ type output struct {
 	data           []byte
 }
 
-func (c *Client) decode(b []byte, p *plan, id string, n int) (*endpoint.Result, error) {
+func (c *Client) decode(b []byte, p *plan, n int) (*endpoint.Result, error) {
 	s, ok := jsonscan.New(b)
 	if !ok {
 		return nil, httpx.BadResponse("infer response is not JSON: %q", snippet(b))
@@ -41,10 +43,10 @@ func (c *Client) decode(b []byte, p *plan, id string, n int) (*endpoint.Result, 
 			// A string, or null or absent (KServe's Python runtimes).
 			version, _ = s.String()
 		case "id":
-			raw, _, ok := s.RawString()
-			if ok && len(raw) > 0 && string(raw) != id {
-				return nil, httpx.BadResponse("response id %q for request %q", raw, id)
-			}
+			// Not compared with the request's: Triton and current KServe
+			// echo it, but older KServe runtimes and custom predictors
+			// answer a fresh uuid, and one HTTP exchange pairs the answer
+			// with its request anyway.
 		case "outputs":
 			if !s.Array() {
 				return nil, httpx.BadResponse("outputs is not an array")
@@ -234,7 +236,7 @@ func flatten(s *jsonscan.Scanner, name string, dst []float64, n *int) error {
 	}
 	p, err := httpx.Prob(v)
 	if err != nil {
-		return err
+		return httpx.BadResponse("output %q holds %v, not a probability: if the output holds raw scores, set open_inference.output.format to logits", name, v)
 	}
 	if *n < len(dst) {
 		dst[*n] = p
@@ -431,6 +433,10 @@ func (c *Client) pyDict(m *httpx.Matcher, name, v string) error {
 	if strings.TrimSpace(body) == "" {
 		return httpx.BadResponse("output %q holds an empty dict", name)
 	}
+	// The runtime's return_raw_logits answers the same dicts with logits:
+	// then the activation runs over every class the server returned, so
+	// the row is gathered first.
+	act := c.opts.Output.Activation
 	var labels []string
 	var vals []float64
 	for item := range strings.SplitSeq(body, ",") {
@@ -446,20 +452,25 @@ func (c *Client) pyDict(m *httpx.Matcher, name, v string) error {
 		if err != nil {
 			return err
 		}
+		if act == ActivationNone {
+			if _, err := httpx.Prob(p); err != nil {
+				return httpx.BadResponse("output %q holds score %v, not a probability: for the runtime's raw logits set open_inference.output.activation to softmax", name, p)
+			}
+			if err := m.Set([]byte(label), p); err != nil {
+				return err
+			}
+			continue
+		}
 		labels, vals = append(labels, label), append(vals, p)
 	}
-	// The runtime's return_raw_logits answers the same dicts with logits:
-	// the activation runs over every class the server returned.
-	if a := c.opts.Output.Activation; a != ActivationNone {
-		if err := activate(a, vals); err != nil {
-			return err
-		}
+	if act == ActivationNone {
+		return nil
+	}
+	if err := activate(act, vals); err != nil {
+		return err
 	}
 	for i, label := range labels {
 		if err := m.Set([]byte(label), vals[i]); err != nil {
-			if c.opts.Output.Activation == ActivationNone && (vals[i] < 0 || vals[i] > 1) {
-				return httpx.BadResponse("output %q holds score %v, not a probability: for raw logits set open_inference.output.activation to softmax", name, vals[i])
-			}
 			return err
 		}
 	}
@@ -497,8 +508,9 @@ func (c *Client) indexLabel(j int, name string) (string, error) {
 // decodeClassification reads Triton's classification extension: for each
 // text, K strings "score:index" or "score:index:label".
 func (c *Client) decodeClassification(out *output, name string, n int) ([][]float64, error) {
-	if string(out.datatype) != DatatypeBytes {
-		return nil, c.incompatible("output %q has datatype %q; the classification extension answers BYTES: is the server Triton?", name, httpx.Truncate(string(out.datatype)))
+	// Triton writes BYTES; its docs show STRING.
+	if dt := string(out.datatype); dt != DatatypeBytes && dt != "STRING" {
+		return nil, c.incompatible("output %q has datatype %q; the classification extension answers BYTES: is the server Triton?", name, httpx.Truncate(dt))
 	}
 	k := out.shape[1]
 	switch {
@@ -509,6 +521,11 @@ func (c *Client) decodeClassification(out *output, name string, n int) ([][]floa
 	case out.dims == 1 && n == 1:
 		// A model without a batch dimension answers [K].
 		k = out.shape[0]
+	case out.dims == 1:
+		// A model without a batch dimension classifies the whole tensor
+		// at once: it can score one text per request.
+		return nil, &errkind.Error{Kind: errkind.Permanent, Reason: endpoint.ReasonBatchTooLarge, Err: &endpoint.LimitError{Max: 1,
+			Err: fmt.Errorf("output %q has shape [%d] for %d texts: the model does not batch, so Triton classifies the whole tensor, not each text", name, out.shape[0], n)}}
 	default:
 		return nil, c.incompatible("output %q has %d dims, want [N, K] for format %s", name, out.dims, FormatClassification)
 	}
@@ -557,7 +574,7 @@ func (c *Client) decodeClassification(out *output, name string, n int) ([][]floa
 		}
 		if act == ActivationNone {
 			if _, err := httpx.Prob(cl.v); err != nil {
-				return httpx.BadResponse("output %q: %q scores %v, not a probability: set open_inference.output.activation if the classified output holds logits", name, httpx.Truncate(v), cl.v)
+				return httpx.BadResponse("output %q: %q scores %v, not a probability: Triton classifies raw output values; if they are logits, set open_inference.output.activation to softmax (sigmoid for multi-label models)", name, httpx.Truncate(v), cl.v)
 			}
 		}
 		row = append(row, cl)

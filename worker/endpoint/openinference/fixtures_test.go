@@ -2,14 +2,13 @@ package openinference_test
 
 import (
 	"encoding/json"
-	"errors"
+	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -24,67 +23,47 @@ import (
 var fixtureDir = filepath.Join("..", "..", "..", "testdata", "protocols", "open-inference")
 
 type manifestEntry struct {
-	File      string          `json:"file"`
-	Status    int             `json:"status"`
-	Headers   json.RawMessage `json:"headers"`
-	Server    string          `json:"server"`
-	Kind      string          `json:"kind"`
-	Origin    string          `json:"origin"`
-	Changed   string          `json:"changed"`
-	Describes string          `json:"describes"`
+	File      string            `json:"file"`
+	Status    int               `json:"status"`
+	Headers   map[string]string `json:"headers"`
+	Server    string            `json:"server"`
+	Kind      string            `json:"kind"`
+	Origin    string            `json:"origin"`
+	Changed   string            `json:"changed"`
+	Describes string            `json:"describes"`
 }
 
-// header reads the entry's headers, written either as name: value or
-// name: [values].
+// header is the entry's headers with their names as recorded: KServe
+// writes inference-header-content-length in lower case, and the replay
+// sends it so.
 func (e manifestEntry) header() http.Header {
 	h := http.Header{}
-	var one map[string]string
-	if json.Unmarshal(e.Headers, &one) == nil {
-		for k, v := range one {
-			h.Set(k, v)
-		}
-		return h
-	}
-	var many map[string][]string
-	if json.Unmarshal(e.Headers, &many) == nil {
-		for k, vs := range many {
-			for _, v := range vs {
-				h.Add(k, v)
-			}
-		}
+	for k, v := range e.Headers {
+		h[k] = []string{v}
 	}
 	return h
 }
 
-// loadManifest reads the manifest, an array of entries or an object
-// holding one under "fixtures"; ok is false while it is not collected.
-func loadManifest(t *testing.T) (entries map[string]manifestEntry, ok bool) {
-	t.Helper()
+// readManifest reads manifest.json ({"fixtures": [...]}).
+func readManifest() (map[string]manifestEntry, error) {
 	b, err := os.ReadFile(filepath.Join(fixtureDir, "manifest.json"))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, false
-	}
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	var list []manifestEntry
-	if err := json.Unmarshal(b, &list); err != nil {
-		var wrapped struct {
-			Fixtures []manifestEntry `json:"fixtures"`
-		}
-		if err2 := json.Unmarshal(b, &wrapped); err2 != nil {
-			t.Fatalf("manifest.json: %v", err)
-		}
-		list = wrapped.Fixtures
+	var m struct {
+		Fixtures []manifestEntry `json:"fixtures"`
 	}
-	entries = make(map[string]manifestEntry, len(list))
-	for _, e := range list {
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("manifest.json: %w", err)
+	}
+	entries := make(map[string]manifestEntry, len(m.Fixtures))
+	for _, e := range m.Fixtures {
 		if e.File == "" || e.Origin == "" {
-			t.Errorf("manifest entry %+v has no file or origin", e)
+			return nil, fmt.Errorf("manifest entry %+v has no file or origin", e)
 		}
 		entries[e.File] = e
 	}
-	return entries, true
+	return entries, nil
 }
 
 func readFixture(t *testing.T, file string) string {
@@ -94,6 +73,62 @@ func readFixture(t *testing.T, file string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// fixtureReply is a recorded answer as the suite replays it: status,
+// headers and body. The suite's hooks take no *testing.T, so a fixture
+// that cannot be read panics, failing the test binary.
+func fixtureReply(file string) adaptertest.Reply {
+	entries, err := readManifest()
+	if err != nil {
+		panic(err)
+	}
+	e, ok := entries[file]
+	if !ok {
+		panic(file + " is not in manifest.json")
+	}
+	body, err := os.ReadFile(filepath.Join(fixtureDir, file))
+	if err != nil {
+		panic(err)
+	}
+	return adaptertest.Reply{Name: file, Status: e.Status, Header: e.header(), Body: string(body)}
+}
+
+// batchTooLarge is Triton's recorded batch-size refusal with the suite's
+// limit in place of the recording's 8.
+func batchTooLarge(limit, _ int) (int, string) {
+	rep := fixtureReply("triton-error-batch-size.json")
+	return rep.Status, strings.Replace(rep.Body, "<= 8 ", "<= "+strconv.Itoa(limit)+" ", 1)
+}
+
+// invalidInput is a refusal of one text. It is constructed, in the form
+// KServe's InvalidInput handler writes (400 {"error": reason},
+// kserve/kserve python/kserve/kserve/errors.py), because no recorded
+// answer refuses a text: Triton checks only a request's form (names,
+// datatypes, shapes), never what a BYTES element holds, and every
+// recorded 400 is the same for every batch.
+func invalidInput(msg string) (int, string) {
+	b, _ := json.Marshal(map[string]string{"error": msg})
+	return http.StatusBadRequest, string(b)
+}
+
+// serveFixture replays a recorded answer to every request, byte for
+// byte, with the recorded status and headers.
+func serveFixture(t *testing.T, e manifestEntry, body string) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		for k, v := range e.header() {
+			w.Header()[k] = v
+		}
+		status := e.Status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		w.WriteHeader(status)
+		io.WriteString(w, body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
 }
 
 // fixtureCase replays one fixture against the client: an infer answer
@@ -110,34 +145,8 @@ type fixtureCase struct {
 	version string
 	err     *adaptertest.Want
 	msg     string
+	limit   int // the batch limit a batch_too_large error carries
 }
-
-// echoServer answers body as a server that echoes the request's id does:
-// a recorded answer carries the id of the request it answered (Triton's
-// docs' "42", a KServe uuid), so the replay puts the id of the request
-// being answered in its place. Nothing else of the body changes.
-func echoServer(t *testing.T, status int, h http.Header, body string) *httptest.Server {
-	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var req struct {
-			ID string `json:"id"`
-		}
-		if b, err := io.ReadAll(r.Body); err == nil && json.Unmarshal(b, &req) == nil && req.ID != "" {
-			if loc := idRE.FindStringIndex(body); loc != nil {
-				body = body[:loc[0]] + `"id":"` + req.ID + `"` + body[loc[1]:]
-			}
-		}
-		for k, v := range h {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(status)
-		io.WriteString(w, body)
-	}))
-	t.Cleanup(srv.Close)
-	return srv
-}
-
-var idRE = regexp.MustCompile(`"id"\s*:\s*"[^"]*"`)
 
 var (
 	sentiment2 = []string{"negative", "positive"}
@@ -164,19 +173,22 @@ var errOpts = tensors("text", openinference.ShapeN1, "probabilities", openinfere
 // fixtureCases names every fixture in the manifest; TestFixtures fails on
 // a fixture no case uses.
 var fixtureCases = []fixtureCase{
-	// The spec's own examples are not valid JSON (a comma is missing):
+	// The docs' own examples are not valid JSON (a comma is missing):
 	// refused as a bad answer, never a crash or a guess.
-	{file: "spec-infer-response.verbatim.txt", opts: tensors("text", openinference.ShapeN1, "output0", openinference.FormatLogits, ""), texts: 3,
+	{file: "spec-infer-response.verbatim.txt", labels: sentiment2, opts: tensors("text", openinference.ShapeN1, "output0", openinference.FormatLogits, ""), texts: 3,
 		err: want(errkind.Retryable, endpoint.ReasonBadResponse), msg: "not JSON"},
-	{file: "triton-infer-classification-doc.verbatim.txt", labels: four, opts: openinference.Options{Input: openinference.Input{Name: "text"},
-		Output: openinference.Output{Name: "output0", Format: openinference.FormatClassification, Classification: 2}},
+	{file: "triton-infer-classification-doc.verbatim.txt", labels: four, opts: classification(2, ""),
 		err: want(errkind.Retryable, endpoint.ReasonBadResponse), msg: "not JSON"},
-	{file: "triton-infer-classification-labels-doc.verbatim.txt", labels: four, opts: openinference.Options{Input: openinference.Input{Name: "text"},
-		Output: openinference.Output{Name: "output0", Format: openinference.FormatClassification, Classification: 2}},
+	{file: "triton-infer-classification-labels-doc.verbatim.txt", labels: four, opts: classification(2, ""),
 		err: want(errkind.Retryable, endpoint.ReasonBadResponse), msg: "not JSON"},
-	// The same example, made valid: FP32 [3,2] read as logits.
+
+	// The spec's example made valid: FP32 [3,2] read as logits; its id
+	// "42" is not the request's, and no model_name or version is given.
 	{file: "spec-infer-response.json", labels: sentiment2, opts: tensors("text", openinference.ShapeN1, "output0", openinference.FormatLogits, ""), texts: 3,
 		scores: [][]float64{{0.475021, 0.524979}, {0.475021, 0.524979}, {0.475021, 0.524979}}},
+	// The same values as probabilities: 1.1 is none.
+	{file: "spec-infer-response.json", labels: sentiment2, opts: tensors("text", openinference.ShapeN1, "output0", openinference.FormatProbabilities, ""), texts: 3,
+		err: want(errkind.Retryable, endpoint.ReasonBadResponse), msg: "format to logits"},
 	{file: "triton-infer-cifar10-fp32.json", labels: cifar10, opts: tensors("INPUT__0", openinference.ShapeN1, "OUTPUT__0", openinference.FormatLogits, openinference.ActivationSoftmax),
 		scores:  [][]float64{{0.003944, 0.027983, 0.01928, 0.525442, 0.018321, 0.235578, 0.09923, 0.00788, 0.058505, 0.003838}},
 		version: "1"},
@@ -186,17 +198,25 @@ var fixtureCases = []fixtureCase{
 		err: want(errkind.Misconfigured, endpoint.ReasonIncompatible), msg: "OUTPUT0"},
 	{file: "triton-infer-int64-tokenizer.json", opts: tensors("text", openinference.ShapeN, "input_ids", openinference.FormatProbabilities, ""),
 		err: want(errkind.Misconfigured, endpoint.ReasonIncompatible), msg: "input_ids"},
-	// Triton's classification of raw scores 3.3 and 2.4: not
-	// probabilities, and the error says which setting fixes it.
-	{file: "triton-infer-classification.json", labels: four, opts: openinference.Options{Input: openinference.Input{Name: "text"},
-		Output: openinference.Output{Name: "output0", Format: openinference.FormatClassification, Classification: 2}},
-		err: want(errkind.Retryable, endpoint.ReasonBadResponse), msg: "probabilit"},
+	// Triton classifies raw values (3.3, 2.4): not probabilities, and
+	// the error names the setting; with it, sigmoid per returned class.
+	{file: "triton-infer-classification.json", labels: four, opts: classification(2, ""),
+		err: want(errkind.Retryable, endpoint.ReasonBadResponse), msg: "activation to softmax"},
+	{file: "triton-infer-classification.json", labels: four, opts: classification(2, openinference.ActivationSigmoid),
+		scores: [][]float64{{0, 0.964429, 0, 0.916827}}, version: "1"},
+	// A model without a batch dimension answers [K] for all the texts:
+	// it takes one per request.
+	{file: "triton-infer-classification.json", labels: four, opts: classification(2, openinference.ActivationSigmoid), texts: 2,
+		err: want(errkind.Permanent, endpoint.ReasonBatchTooLarge), msg: "does not batch", limit: 1},
 	{file: "kserve-hf-textcls-classids.json", labels: sentiment2, opts: tensors("input-0", openinference.ShapeN, "output-0", openinference.FormatClassIndex, ""), texts: 2,
 		scores: [][]float64{{0, 1}, {1, 0}}},
+	// Shape [2,1] as the docs show it; the runtime's code gives [2].
 	{file: "kserve-hf-textcls-probabilities.json", labels: sentiment2, opts: tensors("input-0", openinference.ShapeN, "output-0", openinference.FormatHFProbabilities, ""), texts: 2,
 		scores: [][]float64{{0.0002, 0.9998}, {0.9991, 0.0009}}},
 	{file: "kserve-hf-textcls-raw-logits.json", labels: sentiment2, opts: tensors("input-0", openinference.ShapeN, "output-0", openinference.FormatHFProbabilities, openinference.ActivationSoftmax), texts: 2,
 		scores: [][]float64{{0.000217, 0.999783}, {0.999087, 0.000913}}},
+	{file: "kserve-hf-textcls-raw-logits.json", labels: sentiment2, opts: tensors("input-0", openinference.ShapeN, "output-0", openinference.FormatHFProbabilities, ""), texts: 2,
+		err: want(errkind.Retryable, endpoint.ReasonBadResponse), msg: "activation to softmax"},
 	{file: "kserve-sklearn-iris-int64.json", labels: iris, opts: tensors("input-0", openinference.ShapeN, "predict", openinference.FormatClassIndex, ""), texts: 2,
 		scores: [][]float64{{0, 1, 0}, {0, 1, 0}}, version: "v1.0.0"},
 	{file: "kserve-sklearn-v2-iris-output0.json", labels: iris, opts: tensors("input-0", openinference.ShapeN, "output-0", openinference.FormatClassIndex, ""),
@@ -210,36 +230,55 @@ var fixtureCases = []fixtureCase{
 	// Metadata at Start: what it offers is named when it does not fit.
 	{file: "kserve-metadata-example.json", metadata: true, err: want(errkind.Misconfigured, endpoint.ReasonIncompatible), msg: "input0"},
 	{file: "triton-metadata-tokenizer-bytes.json", metadata: true, err: want(errkind.Misconfigured, endpoint.ReasonIncompatible), msg: "input_ids"},
+	// The text input found ([-1]: [N]) and the one output a class index
+	// can be read from, named.
+	{file: "triton-metadata-tokenizer-bytes.json", metadata: true,
+		opts: openinference.Options{Output: openinference.Output{Name: "input_ids", Format: openinference.FormatClassIndex}}, version: "1"},
 	{file: "triton-metadata-simple-string.json", metadata: true, err: want(errkind.Misconfigured, endpoint.ReasonIncompatible), msg: "INPUT1"},
-	{file: "kserve-metadata-hf.json", metadata: true, err: want(errkind.Misconfigured, endpoint.ReasonIncompatible), msg: "input.name"},
+	{file: "triton-metadata-simple-string.json", metadata: true, opts: openinference.Options{Input: openinference.Input{Name: "INPUT0"}},
+		err: want(errkind.Misconfigured, endpoint.ReasonIncompatible), msg: "not shaped [N] or [N,1]"},
+	{file: "kserve-metadata-hf.json", metadata: true, err: want(errkind.Misconfigured, endpoint.ReasonIncompatible), msg: "set open_inference.input.name (input-0"},
 	// With the input named, a metadata that describes no tensors is fine.
 	{file: "kserve-metadata-hf.json", metadata: true, labels: sentiment2,
 		opts: openinference.Options{Input: openinference.Input{Name: "input-0"}, Output: openinference.Output{Format: openinference.FormatHFProbabilities}}},
 
-	// Error answers.
-	{file: "triton-error-batch-size.json", opts: errOpts, err: want(errkind.Permanent, endpoint.ReasonBatchTooLarge), msg: "<= 8"},
+	// Error answers to an infer request.
+	{file: "triton-error-batch-size.json", opts: errOpts, err: want(errkind.Permanent, endpoint.ReasonBatchTooLarge), msg: "<= 8", limit: 8},
 	{file: "triton-error-unknown-model.json", opts: errOpts, err: want(errkind.Misconfigured, endpoint.ReasonNotFound), msg: "unknown model"},
 	{file: "triton-error-unknown-model-namespaced-400.json", opts: errOpts, err: want(errkind.Misconfigured, endpoint.ReasonNotFound), msg: "unknown model"},
 	{file: "triton-error-model-not-ready.json", opts: errOpts, err: want(errkind.Retryable, endpoint.ReasonServerError), msg: "ready"},
 	{file: "triton-error-unknown-input.json", opts: errOpts, err: want(errkind.Misconfigured, endpoint.ReasonIncompatible), msg: "INPUT_X"},
 	{file: "triton-error-unknown-output.json", opts: errOpts, err: want(errkind.Misconfigured, endpoint.ReasonIncompatible), msg: "DUMMY"},
 	{file: "triton-error-datatype-mismatch.json", opts: errOpts, err: want(errkind.Misconfigured, endpoint.ReasonIncompatible), msg: "data-type"},
-	{file: "triton-error-shape-mismatch.json", opts: errOpts, err: want(errkind.Misconfigured, endpoint.ReasonIncompatible), msg: "shape"},
-	{file: "triton-error-json-element-type-500.json", opts: errOpts, err: want(errkind.Retryable, endpoint.ReasonServerError), msg: "Unable to parse"},
+	{file: "triton-error-shape-mismatch.json", opts: errOpts, err: want(errkind.Misconfigured, endpoint.ReasonIncompatible), msg: "input.shape"},
+	// A 500, but the same for every batch: the JSON data does not fit
+	// the datatype it is read as.
+	{file: "triton-error-json-element-type-500.json", opts: errOpts, err: want(errkind.Misconfigured, endpoint.ReasonIncompatible), msg: "Unable to parse"},
 	{file: "kserve-error-model-not-found.json", opts: errOpts, err: want(errkind.Misconfigured, endpoint.ReasonNotFound), msg: "does not exist"},
 	{file: "kserve-error-model-not-ready.json", opts: errOpts, err: want(errkind.Retryable, endpoint.ReasonServerError), msg: "not ready"},
+	// The same answers to the metadata request at Start.
+	{file: "triton-error-unknown-model.json", metadata: true, err: want(errkind.Misconfigured, endpoint.ReasonNotFound), msg: "model metadata"},
+	{file: "triton-error-unknown-model-namespaced-400.json", metadata: true, err: want(errkind.Misconfigured, endpoint.ReasonNotFound), msg: "unknown model"},
+	{file: "triton-error-model-not-ready.json", metadata: true, err: want(errkind.Retryable, endpoint.ReasonServerError), msg: "ready"},
+	{file: "kserve-error-model-not-found.json", metadata: true, err: want(errkind.Misconfigured, endpoint.ReasonNotFound), msg: "does not exist"},
+	{file: "kserve-error-model-not-ready.json", metadata: true, err: want(errkind.Retryable, endpoint.ReasonServerError), msg: "not ready"},
 
-	// The binary tensor extension, either spelling of its header: refused
-	// with what to change, never read as JSON.
-	{file: "triton-infer-binary-doc.bin", opts: errOpts, err: want(errkind.Misconfigured, endpoint.ReasonIncompatible), msg: "binary"},
-	{file: "triton-infer-binary-classification.bin", opts: errOpts, err: want(errkind.Misconfigured, endpoint.ReasonIncompatible), msg: "binary"},
-	{file: "kserve-infer-binary-mixed.bin", opts: errOpts, err: want(errkind.Misconfigured, endpoint.ReasonIncompatible), msg: "binary"},
+	// The binary tensor extension, the header's name in either case:
+	// refused with what to change, never read as JSON.
+	{file: "triton-infer-binary-doc.bin", opts: errOpts, err: want(errkind.Misconfigured, endpoint.ReasonIncompatible), msg: "binary tensor extension"},
+	{file: "triton-infer-binary-classification.bin", labels: four, opts: classification(3, ""), err: want(errkind.Misconfigured, endpoint.ReasonIncompatible), msg: "binary tensor extension"},
+	{file: "kserve-infer-binary-mixed.bin", opts: errOpts, err: want(errkind.Misconfigured, endpoint.ReasonIncompatible), msg: "binary tensor extension"},
+}
+
+func classification(k int, a openinference.Activation) openinference.Options {
+	return openinference.Options{Input: openinference.Input{Name: "text"},
+		Output: openinference.Output{Name: "output0", Format: openinference.FormatClassification, Classification: k, Activation: a}}
 }
 
 func TestFixtures(t *testing.T) {
-	entries, ok := loadManifest(t)
-	if !ok {
-		t.Fatalf("%s/manifest.json is missing", fixtureDir)
+	entries, err := readManifest()
+	if err != nil {
+		t.Fatalf("the recorded answers are needed: %v", err)
 	}
 	used := map[string]bool{}
 	for _, tc := range fixtureCases {
@@ -249,11 +288,7 @@ func TestFixtures(t *testing.T) {
 			if !ok {
 				t.Fatalf("%s is not in manifest.json", tc.file)
 			}
-			status := e.Status
-			if status == 0 {
-				status = 200
-			}
-			srv := echoServer(t, status, e.header(), readFixture(t, tc.file))
+			srv := serveFixture(t, e, readFixture(t, tc.file))
 			spec := adaptertest.Spec(srv.URL)
 			if tc.labels != nil {
 				spec.Labels = tc.labels
@@ -287,6 +322,9 @@ func TestFixtures(t *testing.T) {
 				if err != nil && !strings.Contains(err.Error(), tc.msg) {
 					t.Errorf("error %q does not say %q", err, tc.msg)
 				}
+				if got, _ := endpoint.BatchLimit(err); got != tc.limit {
+					t.Errorf("batch limit %d, want %d", got, tc.limit)
+				}
 				return
 			}
 			if err != nil {
@@ -304,5 +342,14 @@ func TestFixtures(t *testing.T) {
 		if !used[file] {
 			t.Errorf("fixture %s in manifest.json is used by no case", file)
 		}
+	}
+}
+
+// The suite's hooks are the recordings, their numbers changed: a
+// replacement that matched nothing would replay the recorded limit.
+func TestSuiteHooksReplayRecordings(t *testing.T) {
+	status, body := batchTooLarge(3, 5)
+	if want := `{"error":"[request id: <id_unknown>] inference request batch-size must be <= 3 for 'simple'"}`; status != 400 || body != want {
+		t.Errorf("batchTooLarge = %d %s, want 400 %s", status, body, want)
 	}
 }

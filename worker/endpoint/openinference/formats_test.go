@@ -67,6 +67,9 @@ func TestFormats(t *testing.T) {
 		{"class index INT32 [N,1] nested", opts("label", openinference.FormatClassIndex),
 			`{"outputs":[{"name":"label","datatype":"INT32","shape":[2,1],"data":[[1],[2]]}]}`,
 			[][]float64{{0, 1, 0}, {0, 0, 1}}, ""},
+		{"class index FP64 whole numbers", opts("label", openinference.FormatClassIndex),
+			`{"outputs":[{"name":"label","datatype":"FP64","shape":[2],"data":[2.0,0.0]}]}`,
+			[][]float64{{0, 0, 1}, {1, 0, 0}}, ""},
 		{"hf probabilities by index", opts("output-0", openinference.FormatHFProbabilities),
 			`{"model_name":"m","model_version":null,"id":"1","parameters":null,"outputs":[{"name":"output-0","shape":[2],"datatype":"BYTES","parameters":null,"data":["{0: 0.0002, 1: 0.0001, 2: 0.9997}","{0: 0.9, 1: 0.05, 2: 0.05}"]}]}`,
 			[][]float64{{0.0002, 0.0001, 0.9997}, {0.9, 0.05, 0.05}}, ""},
@@ -418,6 +421,82 @@ func BenchmarkFormats(b *testing.B) {
 				New:    func(s endpoint.Spec) (endpoint.Client, error) { return openinference.New(s, f.opts) },
 				OKBody: f.body,
 			})
+		})
+	}
+}
+
+// Triton's classification labels are the model's label file lines, which
+// may hold spaces and colons ("15.346230:504:COFFEE MUG"); its docs call
+// the datatype STRING where the server writes BYTES.
+func TestClassificationLabels(t *testing.T) {
+	body := `{"model_name":"m","model_version":"1","outputs":[{"name":"out","datatype":"%s","shape":[1,2],` +
+		`"data":["0.900000:504:COFFEE MUG","0.050000:7:ratio 1:2"]}]}`
+	for _, dt := range []string{"BYTES", "STRING"} {
+		t.Run(dt, func(t *testing.T) {
+			srv := adaptertest.Serve(t, 200, nil, fmt.Sprintf(body, dt))
+			spec := adaptertest.Spec(srv.URL)
+			spec.Labels = []string{"ratio 1:2", "COFFEE MUG", "other"}
+			o := opts("out", openinference.FormatClassification)
+			o.Output.Classification = 2
+			c, err := openinference.New(spec, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := c.Predict(adaptertest.Context(t), []string{"a"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := [][]float64{{0.05, 0.9, 0}}; !near(res.Scores, want) {
+				t.Errorf("scores %v, want %v", res.Scores, want)
+			}
+		})
+	}
+}
+
+// TestErrorWords: what a message says wins where the status cannot be
+// trusted. Triton before 2.42 answered every error 400, and it answers
+// its JSON faults 500. The messages are the servers' format strings
+// (WIRE.md names their source lines), filled in.
+func TestErrorWords(t *testing.T) {
+	tests := []struct {
+		name   string
+		status int
+		msg    string
+		want   adaptertest.Want
+	}{
+		{"old Triton, model without versions", 400, "Request for unknown model: 'foo' has no available versions",
+			adaptertest.Want{Kind: errkind.Misconfigured, Reason: endpoint.ReasonNotFound}},
+		{"old Triton, version not found", 400, "Request for unknown model: 'foo' version 3 is not found",
+			adaptertest.Want{Kind: errkind.Misconfigured, Reason: endpoint.ReasonNotFound}},
+		{"old Triton, loading", 400, "Request for unknown model: 'foo' version 1 is not at ready state",
+			adaptertest.Want{Kind: errkind.Retryable, Reason: endpoint.ReasonServerError}},
+		{"old Triton, ready endpoint", 400, "Model version not ready",
+			adaptertest.Want{Kind: errkind.Retryable, Reason: endpoint.ReasonServerError}},
+		{"old Triton, queue full", 400, "[request id: 9] Exceeds maximum queue size",
+			adaptertest.Want{Kind: errkind.Retryable, Reason: endpoint.ReasonServerError}},
+		{"old Triton, JSON element type", 400, "Unable to parse 'data': attempt to access JSON non-string as string",
+			adaptertest.Want{Kind: errkind.Misconfigured, Reason: endpoint.ReasonIncompatible}},
+		{"Triton, version not a number", 400, "failed to get model version from specified version string 'v2' (details: stoll)",
+			adaptertest.Want{Kind: errkind.Misconfigured, Reason: endpoint.ReasonIncompatible}},
+		{"Triton, input count", 400, "[request id: 4] expected 2 inputs but got 1 inputs for model 'm'. Got input(s) ['TEXT'], but missing required input(s) ['MASK']. Please provide all required input(s).",
+			adaptertest.Want{Kind: errkind.Misconfigured, Reason: endpoint.ReasonIncompatible}},
+		{"KServe, unknown output", 400, "Unexpected inference output 'probabilities' for model 'm'",
+			adaptertest.Want{Kind: errkind.Misconfigured, Reason: endpoint.ReasonIncompatible}},
+		{"Triton, JSON shape fault stays retryable", 500, "Failed to parse 'data' field: shape does not match true shape",
+			adaptertest.Want{Kind: errkind.Retryable, Reason: endpoint.ReasonServerError}},
+		{"a backend's refusal is bisected", 400, "[request id: 5] text too long for the tokenizer",
+			adaptertest.Want{Kind: errkind.Permanent, Reason: endpoint.ReasonBadRequest}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b, _ := json.Marshal(map[string]string{"error": tc.msg})
+			srv := adaptertest.Serve(t, tc.status, nil, string(b))
+			c, err := openinference.New(adaptertest.Spec(srv.URL), opts("probabilities", ""))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.Predict(adaptertest.Context(t), []string{"a", "b"})
+			adaptertest.Check(t, err, tc.want)
 		})
 	}
 }

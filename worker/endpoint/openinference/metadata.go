@@ -68,7 +68,7 @@ func (c *Client) Start(ctx context.Context) (endpoint.Info, error) {
 		return nil
 	})
 	if err != nil {
-		return endpoint.Info{}, httpx.Wrap(statusByWords(err), "model %q: model metadata", c.model)
+		return endpoint.Info{}, httpx.Wrap(c.classify(err, nil), "model %q: model metadata", c.model)
 	}
 	p, err := c.resolve(&md)
 	if err != nil {

@@ -37,15 +37,22 @@ const (
 	FormatLogits Format = "logits"
 	// FormatClassIndex: INT32/INT64 [N] or [N, 1], the index of the
 	// predicted label; scored 1 for that label and 0 for the others.
+	// FP32/FP64 whole numbers are read too: XGBoost writes its class ids
+	// so.
 	FormatClassIndex Format = "class_index"
 	// FormatHFProbabilities: the KServe Hugging Face runtime's answer with
-	// return_probabilities: BYTES [N], each a Python dict literal mapping
-	// a class index (or label) to its probability: "{0: 0.02, 1: 0.98}".
+	// return_probabilities: BYTES [N] (its docs show [N, 1]), each a
+	// Python dict literal mapping a class index (or quoted label) to its
+	// probability: "{0: 0.02, 1: 0.98}". With return_raw_logits the dicts
+	// hold logits: set an Activation.
 	FormatHFProbabilities Format = "hf_probabilities"
 	// FormatClassification: Triton's classification extension: BYTES
-	// [N, K] "score:index[:label]" strings for the top K classes, asked
-	// for with the output parameter classification: K. Labels are taken
-	// from the strings, else the index picks a configured label.
+	// (STRING in its docs) [N, K] "score:index[:label]" strings for the
+	// top K classes, asked for with the output parameter classification:
+	// K; [K] from a model without a batch dimension, which takes one text
+	// per request. Labels are taken from the strings, else the index
+	// picks a configured label. The score is the raw output value, often
+	// a logit: then set an Activation.
 	FormatClassification Format = "classification"
 )
 
@@ -100,9 +107,9 @@ type Output struct {
 	Name string
 	// Format of the output; "" means FormatProbabilities.
 	Format Format
-	// Activation applies to FormatLogits (default softmax) and to
-	// FormatClassification when the classified output holds logits
-	// (default none).
+	// Activation applies to FormatLogits (default softmax), and to
+	// FormatHFProbabilities and FormatClassification when the values are
+	// logits (default none).
 	Activation Activation
 	// Classification is K for FormatClassification: how many of the top
 	// classes to ask for (0: as many as there are labels).
@@ -240,6 +247,8 @@ func (c *Client) newPlan(input string, shape Shape, output, version string) *pla
 }
 
 type inferRequest struct {
+	// ID is a counter, not checked in the answer: Triton puts it in its
+	// error messages ("[request id: 7] ..."), which ties them to a batch.
 	ID      string            `json:"id"`
 	Inputs  [1]inputTensor    `json:"inputs"`
 	Outputs []requestedOutput `json:"outputs,omitempty"`
@@ -292,7 +301,7 @@ func (c *Client) Predict(ctx context.Context, texts []string) (*endpoint.Result,
 		req.Outputs = req.out[:]
 	}
 	res, err := httpx.PostJSON(ctx, c.call, c.url, req, func(b []byte, _ http.Header) (*endpoint.Result, error) {
-		return c.decode(b, p, id, len(texts))
+		return c.decode(b, p, len(texts))
 	})
 	if err != nil {
 		return nil, c.classify(err, p)

@@ -34,22 +34,23 @@ func protocol() adaptertest.Protocol {
 			b, _ := json.Marshal(map[string]string{"error": msg})
 			return string(b)
 		},
-		OKBody: okBody,
-		BatchTooLarge: func(limit, _ int) (int, string) {
-			return 400, fmt.Sprintf(`{"error":"inference request batch-size must be <= %d for 'sentiment'"}`, limit)
-		},
-		InvalidInput: func(msg string) (int, string) {
-			b, _ := json.Marshal(map[string]string{"error": msg})
-			return 400, string(b)
-		},
-		// Triton's 400s for a request whose form the model refuses, in
-		// its core's words (src/model.cc, src/infer_request.cc).
+		OKBody:        okBody,
+		BatchTooLarge: batchTooLarge,
+		InvalidInput:  invalidInput,
+		// Recorded answers whose every repeat is the same: Triton's and
+		// KServe's words for a request form the model refuses, a model
+		// the server does not know (old Triton: 400), and binary outputs.
 		Misconfigured: []adaptertest.Reply{
-			{Name: "unknown input", Status: 400, Body: `{"error":"[request id: 1] unexpected inference input 'text' for model 'sentiment'"}`},
-			{Name: "unknown output", Status: 400, Body: `{"error":"unexpected inference output 'probabilities' for model 'sentiment'"}`},
-			{Name: "datatype", Status: 400, Body: `{"error":"[request id: 1] inference input 'text' data-type is 'BYTES', but model 'sentiment' expects 'INT64'"}`},
-			{Name: "shape", Status: 400, Body: `{"error":"[request id: 1] unexpected shape for input 'text' for model 'sentiment'. Expected [-1], got [2,1]. "}`},
-			{Name: "binary output", Status: 200, Header: http.Header{"Inference-Header-Content-Length": {"130"}, "Content-Type": {"application/octet-stream"}}, Body: "{}"},
+			fixtureReply("triton-error-unknown-input.json"),
+			fixtureReply("triton-error-unknown-output.json"),
+			fixtureReply("triton-error-datatype-mismatch.json"),
+			fixtureReply("triton-error-shape-mismatch.json"),
+			fixtureReply("triton-error-json-element-type-500.json"),
+			fixtureReply("triton-error-unknown-model.json"),
+			fixtureReply("triton-error-unknown-model-namespaced-400.json"),
+			fixtureReply("kserve-error-model-not-found.json"),
+			fixtureReply("triton-infer-binary-doc.bin"),
+			fixtureReply("kserve-infer-binary-mixed.bin"),
 		},
 		OKBodyVersion: func(n int, v string) (string, http.Header) {
 			vb, _ := json.Marshal(v)
@@ -102,6 +103,14 @@ func TestPredict(t *testing.T) {
 			wantVersion: "v2",
 		},
 		{
+			// Older KServe runtimes and custom predictors answer a uuid of
+			// their own, whatever id the request had.
+			name: "an id the server made up",
+			body: `{"model_name":"sentiment","model_version":null,"id":"823248cc-d770-4a51-9606-16803395569c","parameters":null,
+				"outputs":[{"name":"probabilities","shape":[2,3],"datatype":"FP32","parameters":null,"data":[0,0,1,1,0,0]}]}`,
+			wantScores: [][]float64{{0, 0, 1}, {1, 0, 0}},
+		},
+		{
 			name: "FP32 rounding just past 1 is clamped",
 			body: `{"outputs":[{"name":"probabilities","shape":[2,3],"datatype":"FP32",
 				"data":[1.0000001,0,0,0,-0.0000001,1]}]}`,
@@ -148,7 +157,6 @@ func TestBadResponses(t *testing.T) {
 		{"above one", `{"outputs":[{"name":"probabilities","shape":[2,3],"datatype":"FP32","data":[0,0,1.5,1,0,0]}]}`},
 		{"negative", `{"outputs":[{"name":"probabilities","shape":[2,3],"datatype":"FP32","data":[0,0,1,1,-0.2,0]}]}`},
 		{"huge exponent", `{"outputs":[{"name":"probabilities","shape":[2,3],"datatype":"FP32","data":[0,0,1e999,1,0,0]}]}`},
-		{"id of another request", `{"id":"not-mine","outputs":[{"name":"probabilities","shape":[2,3],"datatype":"FP32","data":[0,0,1,1,0,0]}]}`},
 		{"array body", `[0,0,1,1,0,0]`},
 	}
 	for _, tc := range tests {
