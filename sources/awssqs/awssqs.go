@@ -45,8 +45,10 @@ import (
 const (
 	DefaultPollers  = 4
 	DefaultWaitTime = 20 * time.Second
-	// closePollGrace is how long Close lets polls in progress finish.
-	closePollGrace                = time.Second
+	// closePollGrace is how long Close lets polls in progress finish: a
+	// poll of a short wait_time ends by itself as it always did, and only
+	// a long one (the 20s default) is cut.
+	closePollGrace                = 2 * time.Second
 	DefaultVisibilityTimeout      = 30 * time.Second
 	DefaultMaxExtension           = time.Hour
 	DefaultMaxOutstandingMessages = 1000
@@ -71,8 +73,8 @@ type Options struct {
 	// Pollers is the number of concurrent ReceiveMessage loops; default 4.
 	Pollers int
 	// WaitTime is the long-poll wait, in whole seconds up to 20s; default
-	// 20s, negative for short polling. Close gives polls in progress a
-	// second to return what they have (released rather than left
+	// 20s, negative for short polling. Close gives polls in progress two
+	// seconds to return what they have (released rather than left
 	// invisible), then cuts them, whatever WaitTime is.
 	WaitTime time.Duration
 	// VisibilityTimeout is asked for on receive (whole seconds, rounded
