@@ -54,13 +54,7 @@ func (s *Server) kserveMetadata(w http.ResponseWriter, r *http.Request) {
 	if m == nil {
 		return
 	}
-	b, _ := json.Marshal(struct {
-		Name     string          `json:"name"`
-		Versions []string        `json:"versions"`
-		Platform string          `json:"platform"`
-		Inputs   []oipTensorMeta `json:"inputs"`
-		Outputs  []oipTensorMeta `json:"outputs"`
-	}{Name: m.name, Versions: nil, Platform: "", Inputs: []oipTensorMeta{}, Outputs: []oipTensorMeta{}})
+	b, _ := json.Marshal(oipModelMeta{Name: m.name, Versions: nil, Platform: "", Inputs: []oipTensorMeta{}, Outputs: []oipTensorMeta{}})
 	writeJSON(w, http.StatusOK, b)
 }
 

@@ -84,19 +84,23 @@ type oipTensorMeta struct {
 	Shape    []int  `json:"shape"`
 }
 
+// oipModelMeta is the model metadata answer every open-inference dialect
+// gives; only the Chorus one carries parameters (its labels).
+type oipModelMeta struct {
+	Name       string          `json:"name"`
+	Versions   []string        `json:"versions"`
+	Platform   string          `json:"platform"`
+	Inputs     []oipTensorMeta `json:"inputs"`
+	Outputs    []oipTensorMeta `json:"outputs"`
+	Parameters map[string]any  `json:"parameters,omitempty"`
+}
+
 func (s *Server) oipMetadata(w http.ResponseWriter, r *http.Request) {
 	m := s.oipModel(w, r)
 	if m == nil {
 		return
 	}
-	b, _ := json.Marshal(struct {
-		Name       string          `json:"name"`
-		Versions   []string        `json:"versions"`
-		Platform   string          `json:"platform"`
-		Inputs     []oipTensorMeta `json:"inputs"`
-		Outputs    []oipTensorMeta `json:"outputs"`
-		Parameters map[string]any  `json:"parameters"`
-	}{
+	b, _ := json.Marshal(oipModelMeta{
 		Name:       m.name,
 		Versions:   []string{m.version},
 		Platform:   "chorus_refmodel",

@@ -86,13 +86,7 @@ func (s *Server) tritonMetadata(w http.ResponseWriter, r *http.Request) {
 	if m == nil {
 		return
 	}
-	b, _ := json.Marshal(struct {
-		Name     string          `json:"name"`
-		Versions []string        `json:"versions"`
-		Platform string          `json:"platform"`
-		Inputs   []oipTensorMeta `json:"inputs"`
-		Outputs  []oipTensorMeta `json:"outputs"`
-	}{
+	b, _ := json.Marshal(oipModelMeta{
 		Name:     m.name,
 		Versions: []string{tritonVersion},
 		Platform: tritonBackend,
