@@ -2,7 +2,6 @@ package openinference_test
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -22,49 +21,10 @@ import (
 // with its origin.
 var fixtureDir = filepath.Join("..", "..", "..", "testdata", "protocols", "open-inference")
 
-type manifestEntry struct {
-	File      string            `json:"file"`
-	Status    int               `json:"status"`
-	Headers   map[string]string `json:"headers"`
-	Server    string            `json:"server"`
-	Kind      string            `json:"kind"`
-	Origin    string            `json:"origin"`
-	Changed   string            `json:"changed"`
-	Describes string            `json:"describes"`
-}
+// manifestEntry is a manifest entry; the loader is the suite's.
+type manifestEntry = adaptertest.Fixture
 
-// header is the entry's headers with their names as recorded: KServe
-// writes inference-header-content-length in lower case, and the replay
-// sends it so.
-func (e manifestEntry) header() http.Header {
-	h := http.Header{}
-	for k, v := range e.Headers {
-		h[k] = []string{v}
-	}
-	return h
-}
-
-// readManifest reads manifest.json ({"fixtures": [...]}).
-func readManifest() (map[string]manifestEntry, error) {
-	b, err := os.ReadFile(filepath.Join(fixtureDir, "manifest.json"))
-	if err != nil {
-		return nil, err
-	}
-	var m struct {
-		Fixtures []manifestEntry `json:"fixtures"`
-	}
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("manifest.json: %w", err)
-	}
-	entries := make(map[string]manifestEntry, len(m.Fixtures))
-	for _, e := range m.Fixtures {
-		if e.File == "" || e.Origin == "" {
-			return nil, fmt.Errorf("manifest entry %+v has no file or origin", e)
-		}
-		entries[e.File] = e
-	}
-	return entries, nil
-}
+func readManifest() (map[string]manifestEntry, error) { return adaptertest.Manifest(fixtureDir) }
 
 func readFixture(t *testing.T, file string) string {
 	t.Helper()
@@ -79,19 +39,11 @@ func readFixture(t *testing.T, file string) string {
 // headers and body. The suite's hooks take no *testing.T, so a fixture
 // that cannot be read panics, failing the test binary.
 func fixtureReply(file string) adaptertest.Reply {
-	entries, err := readManifest()
+	rep, err := adaptertest.FixtureReply(fixtureDir, file)
 	if err != nil {
 		panic(err)
 	}
-	e, ok := entries[file]
-	if !ok {
-		panic(file + " is not in manifest.json")
-	}
-	body, err := os.ReadFile(filepath.Join(fixtureDir, file))
-	if err != nil {
-		panic(err)
-	}
-	return adaptertest.Reply{Name: file, Status: e.Status, Header: e.header(), Body: string(body)}
+	return rep
 }
 
 // batchTooLarge is Triton's recorded batch-size refusal with the suite's
@@ -117,14 +69,10 @@ func invalidInput(msg string) (int, string) {
 func serveFixture(t *testing.T, e manifestEntry, body string) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		for k, v := range e.header() {
+		for k, v := range e.Header() {
 			w.Header()[k] = v
 		}
-		status := e.Status
-		if status == 0 {
-			status = http.StatusOK
-		}
-		w.WriteHeader(status)
+		w.WriteHeader(e.StatusOrOK())
 		io.WriteString(w, body)
 	}))
 	t.Cleanup(srv.Close)

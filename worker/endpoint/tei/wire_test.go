@@ -2,7 +2,6 @@ package tei_test
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -23,24 +22,13 @@ import (
 // fixtureDir holds TEI's bodies; manifest.json records each one's origin.
 var fixtureDir = filepath.Join("..", "..", "..", "testdata", "protocols", "tei")
 
-type fixture struct {
-	File    string            `json:"file"`
-	Status  int               `json:"status"`
-	Headers map[string]string `json:"headers"`
-	Kind    string            `json:"kind"`
-}
-
-func manifest(t testing.TB) []fixture {
+func manifest(t testing.TB) map[string]adaptertest.Fixture {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(fixtureDir, "manifest.json"))
+	m, err := adaptertest.Manifest(fixtureDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var m struct{ Fixtures []fixture }
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
-	return m.Fixtures
+	return m
 }
 
 func body(t testing.TB, file string) string {
@@ -72,29 +60,7 @@ func mustReply(file string) adaptertest.Reply {
 }
 
 func loadReply(file string) (adaptertest.Reply, error) {
-	b, err := os.ReadFile(filepath.Join(fixtureDir, "manifest.json"))
-	if err != nil {
-		return adaptertest.Reply{}, err
-	}
-	var m struct{ Fixtures []fixture }
-	if err := json.Unmarshal(b, &m); err != nil {
-		return adaptertest.Reply{}, err
-	}
-	for _, f := range m.Fixtures {
-		if f.File != file {
-			continue
-		}
-		body, err := os.ReadFile(filepath.Join(fixtureDir, file))
-		if err != nil {
-			return adaptertest.Reply{}, err
-		}
-		h := http.Header{}
-		for k, v := range f.Headers {
-			h.Set(k, v)
-		}
-		return adaptertest.Reply{Name: file, Status: f.Status, Header: h, Body: string(body)}, nil
-	}
-	return adaptertest.Reply{}, fmt.Errorf("%s is not in the manifest", file)
+	return adaptertest.FixtureReply(fixtureDir, file)
 }
 
 // goEmotions reads the 28-label prediction fixture's scores by label.
@@ -221,10 +187,10 @@ func TestEveryFixtureUsed(t *testing.T) {
 		t.Fatal(err)
 	}
 	listed := map[string]bool{}
-	for _, f := range manifest(t) {
-		listed[f.File] = true
-		if !used[f.File] {
-			t.Errorf("fixture %s is used by no case", f.File)
+	for file := range manifest(t) {
+		listed[file] = true
+		if !used[file] {
+			t.Errorf("fixture %s is used by no case", file)
 		}
 	}
 	for _, e := range entries {

@@ -2,10 +2,6 @@ package vertex_test
 
 import (
 	"encoding/json"
-	"errors"
-	"io/fs"
-	"net/http"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -22,65 +18,28 @@ import (
 // manifest.json with its origin; WIRE.md there describes the formats.
 var fixtureDir = filepath.Join("..", "..", "..", "testdata", "protocols", "vertex")
 
-type manifestEntry struct {
-	File    string            `json:"file"`
-	Status  int               `json:"status"`
-	Headers map[string]string `json:"headers"`
-	Server  string            `json:"server"`
-	Kind    string            `json:"kind"`
-	Origin  string            `json:"origin"`
-}
-
-func manifest(t testing.TB) map[string]manifestEntry {
+func manifest(t testing.TB) map[string]adaptertest.Fixture {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(fixtureDir, "manifest.json"))
-	if errors.Is(err, fs.ErrNotExist) {
-		t.Skip("testdata/protocols/vertex is not collected yet")
-	}
+	m, err := adaptertest.Manifest(fixtureDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var m struct {
-		Fixtures []manifestEntry `json:"fixtures"`
-	}
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatalf("manifest.json: %v", err)
-	}
-	out := make(map[string]manifestEntry, len(m.Fixtures))
-	for _, e := range m.Fixtures {
-		if e.File == "" || e.Origin == "" {
-			t.Errorf("manifest entry %+v has no file or origin", e)
-		}
-		out[e.File] = e
-	}
-	return out
+	return m
 }
 
-func fixture(t testing.TB, file string) (manifestEntry, string) {
+func fixture(t testing.TB, file string) (adaptertest.Fixture, string) {
 	t.Helper()
-	e, ok := manifest(t)[file]
-	if !ok {
-		t.Fatalf("%s is not in manifest.json", file)
-	}
-	b, err := os.ReadFile(filepath.Join(fixtureDir, file))
+	e, body, err := adaptertest.ReadFixture(fixtureDir, file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return e, string(b)
+	return e, body
 }
 
 // replay serves a recorded answer with its status and headers.
 func replay(t *testing.T, file string) string {
 	e, body := fixture(t, file)
-	h := http.Header{}
-	for k, v := range e.Headers {
-		h.Set(k, v)
-	}
-	status := e.Status
-	if status == 0 {
-		status = http.StatusOK
-	}
-	return adaptertest.Serve(t, status, h, body).URL
+	return adaptertest.Serve(t, e.StatusOrOK(), e.Header(), body).URL
 }
 
 // A fixture case: the answer replayed to a client with these options and
