@@ -32,6 +32,11 @@ type modelRunner struct {
 	latency, size, fill prometheus.Observer
 	items, failures     prometheus.Counter
 	up                  prometheus.Gauge
+	waiting             [2]prometheus.Gauge // by lane
+	// failing is set while the model's latest request failed in a way a
+	// retry might fix (5xx, 429, timeouts): with the breaker, it says the
+	// model is not draining its queue.
+	failing atomic.Bool
 
 	// misMu guards the misconfiguration being reported, so that a model
 	// that stays broken logs one line, not one per batch.
@@ -74,26 +79,47 @@ func (r *modelRunner) start() {
 			MaxElapsed: m.Retry.MaxElapsed, MaxRetryAfter: m.Retry.MaxRetryAfter},
 		Observe: func(n int, d time.Duration, err error) {
 			r.latency.Observe(d.Seconds())
+			r.failing.Store(err != nil && (errkind.IsRetryable(err) || errkind.KindOf(err) == errkind.Misconfigured))
 			if err != nil {
 				wm.EndpointErrors.WithLabelValues(m.Name, errkind.ReasonOf(err)).Inc()
 			}
 		},
 	}
-	r.b = batcher.New(r.w.workCtx, batcher.Policy{
+	r.waiting = [2]prometheus.Gauge{
+		wm.ModelWaiting.WithLabelValues(m.Name, batcher.Live.String()),
+		wm.ModelWaiting.WithLabelValues(m.Name, batcher.Backfill.String()),
+	}
+	// Unbounded: adding never blocks intake on this model. What waits is
+	// bounded by the messages the source lets the worker hold, and per
+	// tenant by deferral (Worker.behind) while the model is failing.
+	r.b = batcher.NewFlows(r.w.workCtx, batcher.Policy{
 		MaxItems: m.Batch.MaxItems, MaxBytes: m.Batch.MaxBytes, Linger: m.Batch.Linger,
-		MaxInFlight: m.MaxInFlight, MaxWaiting: m.Batch.MaxWaiting,
-	}, func(it item) int { return len(it.js.job.Text) }, r.send)
+		MaxInFlight: m.MaxInFlight, MaxWaiting: m.Batch.MaxWaiting, Unbounded: true,
+		Weight: r.w.weight, BackfillShare: r.w.backfillShare(),
+	}, func(it item) int { return len(it.js.job.Text) }, func(it item) batcher.Flow { return flow(it.js) }, r.send)
 	r.started.Store(true)
 	r.w.log.Info().Str("model", m.Name).Str("protocol", m.Protocol).Msg("model endpoint first used")
 }
 
-// add queues js's instance, blocking while the model's queue is full.
+// add queues js's instance; it does not block.
 func (r *modelRunner) add(ctx context.Context, js *jobState, slot int) error {
 	r.once.Do(r.start)
 	if r.initErr != nil {
 		return r.initErr
 	}
 	return r.b.Add(ctx, item{js: js, slot: slot})
+}
+
+// behind reports whether the model is failing and flow already has
+// batch.max_waiting jobs waiting for it.
+func (r *modelRunner) behind(f batcher.Flow) bool {
+	if !r.started.Load() || r.initErr != nil {
+		return false
+	}
+	if !r.failing.Load() && !r.breaker.Open() {
+		return false
+	}
+	return r.b.Waiting(f) >= r.cfg.Batch.MaxWaiting
 }
 
 func (r *modelRunner) close(ctx context.Context) {
@@ -105,6 +131,8 @@ func (r *modelRunner) close(ctx context.Context) {
 // send is the batcher's send function: one endpoint batch.
 func (r *modelRunner) send(ctx context.Context, batch []item) {
 	r.size.Observe(float64(len(batch)))
+	r.waiting[batcher.Live].Set(float64(r.b.LaneLen(batcher.Live)))
+	r.waiting[batcher.Backfill].Set(float64(r.b.LaneLen(batcher.Backfill)))
 	r.fill.Observe(float64(len(batch)) / float64(max(r.cfg.Batch.MaxItems, 1)))
 	r.predict(ctx, batch)
 }

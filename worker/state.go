@@ -12,6 +12,7 @@ import (
 
 	"github.com/chorusml/chorus/sinks"
 	"github.com/chorusml/chorus/sources"
+	"github.com/chorusml/chorus/worker/batcher"
 	"github.com/chorusml/chorus/worker/config"
 	"github.com/chorusml/chorus/worker/ensemble"
 	"github.com/chorusml/chorus/worker/errkind"
@@ -31,6 +32,8 @@ var sourcePolicy = retry.Policy{MaxAttempts: 5, Initial: 100 * time.Millisecond,
 // msgState tracks one message until every job in it is resolved.
 type msgState struct {
 	w        *Worker
+	src      sources.Source // where msg came from: its ack, nack and dead letters go back there
+	lane     batcher.Lane
 	msg      *sources.Message
 	received time.Time
 	pending  atomic.Int32 // jobs not yet committed, dead-lettered or failed
@@ -112,7 +115,7 @@ func (w *Worker) settleFailed(ctx context.Context, ms *msgState, failed []deadJo
 	nb := w.cfg.Worker.NackBackoff
 	delay := min(nb.Initial<<min(attempt-1, 20), nb.Max)
 	err := retry.Do(ctx, sourcePolicy, nil, func(ctx context.Context) error {
-		return w.src.Nack(ctx, []*sources.Message{ms.msg}, delay)
+		return ms.src.Nack(ctx, []*sources.Message{ms.msg}, delay)
 	}, nil)
 	if err != nil {
 		w.m.SettleFailures.WithLabelValues(metrics.OpNack).Inc()
@@ -141,14 +144,30 @@ func (ms *msgState) release() {
 	ms.w.inflight.Done()
 }
 
-// sendAcks is the ack batcher's send function.
+// sendAcks is the ack batcher's send function: one Ack call per source.
 func (w *Worker) sendAcks(ctx context.Context, batch []*msgState) {
+	for len(batch) > 0 {
+		src := batch[0].src
+		var mine, rest []*msgState
+		for _, ms := range batch {
+			if ms.src == src {
+				mine = append(mine, ms)
+			} else {
+				rest = append(rest, ms)
+			}
+		}
+		w.ack(ctx, src, mine)
+		batch = rest
+	}
+}
+
+func (w *Worker) ack(ctx context.Context, src sources.Source, batch []*msgState) {
 	msgs := make([]*sources.Message, len(batch))
 	for i, ms := range batch {
 		msgs[i] = ms.msg
 	}
 	err := retry.Do(ctx, sourcePolicy, nil, func(ctx context.Context) error {
-		return w.src.Ack(ctx, msgs)
+		return src.Ack(ctx, msgs)
 	}, nil)
 	if err != nil {
 		// Results are committed; a lost ack only means a redelivery that
@@ -170,7 +189,7 @@ func (w *Worker) park(ctx context.Context, ms *msgState, dead []deadJob) error {
 		dls[i] = sources.DeadLetter{Message: ms.msg, Body: d.raw, Reason: errkind.ReasonOf(d.err), Detail: d.err.Error(), Stage: d.stage}
 	}
 	err := retry.Do(ctx, sourcePolicy, nil, func(ctx context.Context) error {
-		return w.src.DeadLetter(ctx, dls)
+		return ms.src.DeadLetter(ctx, dls)
 	}, nil)
 	if err != nil {
 		w.m.SettleFailures.WithLabelValues(metrics.OpDeadLetter).Inc()

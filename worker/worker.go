@@ -44,11 +44,14 @@ type ClientFactory func(m config.Model) (endpoint.Client, error)
 // Options wire a worker. Config must already be loaded and validated
 // (defaults applied).
 type Options struct {
-	Config  *config.Config
-	Source  sources.Source
-	Sink    sinks.Sink
-	Clients ClientFactory
-	Logger  zerolog.Logger
+	Config *config.Config
+	Source sources.Source
+	// Backfill, if set, is read beside Source; all its messages are
+	// backfill (config backfill_source).
+	Backfill sources.Source
+	Sink     sinks.Sink
+	Clients  ClientFactory
+	Logger   zerolog.Logger
 	// Metrics may be nil: the worker then keeps unregistered collectors.
 	Metrics *metrics.Metrics
 	// Now is the clock for scored_at (tests); default time.Now.
@@ -57,17 +60,21 @@ type Options struct {
 
 // Worker is one scoring worker. Create with New, start with Run.
 type Worker struct {
-	cfg     *config.Config
-	src     sources.Source
-	sink    sinks.Sink
-	clients ClientFactory
-	log     zerolog.Logger
-	m       *metrics.Metrics
-	now     func() time.Time
+	cfg      *config.Config
+	src      sources.Source
+	backfill sources.Source // nil when there is no backfill source
+	sink     sinks.Sink
+	clients  ClientFactory
+	log      zerolog.Logger
+	m        *metrics.Metrics
+	now      func() time.Time
 
 	router    *router.Router
 	combiners []*ensemble.Combiner // by pipeline index
 	limits    job.Limits
+	weights   map[string]int                  // tenant → weight in the fair queues
+	wildW     int                             // weight of tenants matched by "*"
+	runIDLane batcher.Lane                    // lane of a live-source message carrying a run_id
 	runners   []*modelRunner                  // by model index; started lazily
 	settle    *settler                        // the completion stage: nacks and dead letters
 	runCtx    atomic.Pointer[context.Context] // Run's context: done once stopping
@@ -101,7 +108,7 @@ func New(o Options) (*Worker, error) {
 		return nil, fmt.Errorf("worker: %w", err)
 	}
 	w := &Worker{
-		cfg: cfg, src: o.Source, sink: o.Sink, clients: o.Clients, log: o.Logger,
+		cfg: cfg, src: o.Source, backfill: o.Backfill, sink: o.Sink, clients: o.Clients, log: o.Logger,
 		m: o.Metrics, now: o.Now, router: rt,
 		limits: job.Limits{
 			MaxTextBytes:      cfg.Limits.MaxTextBytes,
@@ -139,7 +146,39 @@ func New(o Options) (*Worker, error) {
 		}
 	}
 	w.tenants = newTenantCounters(cfg, w.m)
+	w.weights, w.wildW = make(map[string]int, len(cfg.Tenants)), 1
+	for _, t := range cfg.Tenants {
+		if t.Name == router.Wildcard {
+			w.wildW = max(t.Weight, 1)
+		} else {
+			w.weights[t.Name] = max(t.Weight, 1)
+		}
+	}
+	if cfg.Worker.Lanes.RunID != config.LaneLive {
+		w.runIDLane = batcher.Backfill
+	}
 	return w, nil
+}
+
+// flow is the fair-queue flow of a job: its lane and tenant.
+func flow(js *jobState) batcher.Flow {
+	return batcher.Flow{Lane: js.msg.lane, Key: js.job.Tenant}
+}
+
+// weight is a flow's weight: its tenant's, or the wildcard's.
+func (w *Worker) weight(f batcher.Flow) int {
+	if n, ok := w.weights[f.Key]; ok {
+		return n
+	}
+	return w.wildW
+}
+
+// backfillShare is worker.lanes.backfill_min_share.
+func (w *Worker) backfillShare() float64 {
+	if s := w.cfg.Worker.Lanes.BackfillMinShare; s != nil {
+		return *s
+	}
+	return 0
 }
 
 // Ready reports whether the worker is pulling.
@@ -225,9 +264,12 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.workCtx = workCtx
 
 	sb := w.cfg.Sink.Batch
-	w.sinkB = batcher.New(workCtx, batcher.Policy{
+	// Rows wait in lanes too: a backfill's rows queued for the sink must
+	// not hold live rows back.
+	w.sinkB = batcher.NewFlows(workCtx, batcher.Policy{
 		MaxItems: sb.MaxRows, Linger: sb.Linger, MaxInFlight: sb.MaxInFlight, MaxWaiting: sb.MaxWaiting,
-	}, nil, w.writeRows)
+		Weight: w.weight, BackfillShare: w.backfillShare(),
+	}, nil, flow, w.writeRows)
 	w.settle = newSettler(workCtx)
 	w.ackB = batcher.New(workCtx, batcher.Policy{
 		MaxItems: 1000, Linger: 5 * time.Millisecond, MaxInFlight: 2, MaxWaiting: 4 * w.cfg.Worker.MaxOutstandingMessages,
@@ -237,11 +279,14 @@ func (w *Worker) Run(ctx context.Context) error {
 	g, pullCtx := errgroup.WithContext(ctx)
 	pullers := max(w.cfg.Worker.Pullers, 1)
 	for range pullers {
-		g.Go(func() error { return w.pull(pullCtx) })
+		g.Go(func() error { return w.pull(pullCtx, w.src, batcher.Live) })
+		if w.backfill != nil {
+			g.Go(func() error { return w.pull(pullCtx, w.backfill, batcher.Backfill) })
+		}
 	}
 	w.runCtx.Store(&ctx)
 	w.ready.Store(true)
-	w.log.Info().Int("pullers", pullers).Int("models", len(w.cfg.Models)).Msg("worker started")
+	w.log.Info().Int("pullers", pullers).Int("models", len(w.cfg.Models)).Bool("backfill_source", w.backfill != nil).Msg("worker started")
 	pullErr := g.Wait()
 	w.ready.Store(false)
 	if pullErr != nil && !errors.Is(pullErr, context.Canceled) {
@@ -285,8 +330,26 @@ func (w *Worker) Run(ctx context.Context) error {
 	abandon()
 	var errs []error
 	srcCtx, cancel := stage()
-	if err := w.src.Close(srcCtx); err != nil {
-		errs = append(errs, fmt.Errorf("closing source: %w", err))
+	// Both sources close at once, each within the one stage budget: a
+	// long poll on one must not eat the other's.
+	var srcErrs [2]error
+	var srcWG sync.WaitGroup
+	for i, src := range []sources.Source{w.src, w.backfill} {
+		if src == nil {
+			continue
+		}
+		srcWG.Add(1)
+		go func() {
+			defer srcWG.Done()
+			srcErrs[i] = src.Close(srcCtx)
+		}()
+	}
+	srcWG.Wait()
+	if srcErrs[0] != nil {
+		errs = append(errs, fmt.Errorf("closing source: %w", srcErrs[0]))
+	}
+	if srcErrs[1] != nil {
+		errs = append(errs, fmt.Errorf("closing backfill source: %w", srcErrs[1]))
 	}
 	cancel()
 	sinkCtx, cancel := stage()
@@ -306,12 +369,12 @@ func (w *Worker) Run(ctx context.Context) error {
 
 // pull receives until ctx ends. Transient receive errors back off; a
 // permanent one (missing subscription, bad credentials) stops the worker.
-func (w *Worker) pull(ctx context.Context) error {
+func (w *Worker) pull(ctx context.Context, src sources.Source, lane batcher.Lane) error {
 	max := max(w.cfg.Worker.ReceiveBatch, 1)
 	wait := retry.Policy{Initial: 100 * time.Millisecond, Max: 10 * time.Second}
 	failures := 0
 	for ctx.Err() == nil {
-		msgs, err := w.src.Receive(ctx, max)
+		msgs, err := src.Receive(ctx, max)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -334,18 +397,19 @@ func (w *Worker) pull(ctx context.Context) error {
 			w.recvErr.Store(nil)
 		}
 		for _, m := range msgs {
-			w.handle(ctx, m)
+			w.handle(ctx, src, lane, m)
 		}
 	}
 	return nil
 }
 
 // handle decodes and routes one message and hands its jobs to the models.
-// It blocks while the models' queues are full (backpressure).
-// handle decodes and routes one message. ctx ends at shutdown: an add
-// blocked on a full model queue gives up then, and its message is released
-// for redelivery rather than holding the drain.
-func (w *Worker) handle(ctx context.Context, m *sources.Message) {
+// Adding never blocks on a model: each model's queue is fair across
+// tenants and bounded by the messages the source lets the worker hold. A
+// message whose jobs would queue behind a failing model that their tenant
+// already fills is deferred instead (see behind). At shutdown a job that
+// can no longer be queued is released for redelivery.
+func (w *Worker) handle(ctx context.Context, src sources.Source, lane batcher.Lane, m *sources.Message) {
 	w.inflight.Add(1)
 	w.held.Add(1)
 	w.m.MessagesReceived.Inc()
@@ -359,15 +423,19 @@ func (w *Worker) handle(ctx context.Context, m *sources.Message) {
 		w.m.MessageAge.Observe(age)
 		w.m.BacklogAge.Set(age)
 	}
-	ms := &msgState{w: w, msg: m, received: now}
+	if lane == batcher.Live && m.Attributes[job.AttrRunID] != "" {
+		lane = w.runIDLane
+	}
+	ms := &msgState{w: w, src: src, lane: lane, msg: m, received: now}
 	entries, err := job.Decode(m.Body, m.Attributes, w.limits)
 	if err != nil {
 		ms.pending.Store(1)
 		w.deadLetter(ms, []deadJob{{raw: m.Body, err: err, stage: "decode", tenant: m.Attributes[job.AttrTenant]}})
 		return
 	}
-	ms.pending.Store(int32(len(entries)))
+	// Route every job before queueing any: a message is deferred whole.
 	var dead []deadJob
+	routes := make([]*router.Route, len(entries))
 	pipeline := m.Attributes[job.AttrPipeline]
 	for i := range entries {
 		e := &entries[i]
@@ -378,6 +446,18 @@ func (w *Worker) handle(ctx context.Context, m *sources.Message) {
 		route, err := w.router.Route(e.Job.Tenant, pipeline)
 		if err != nil {
 			dead = append(dead, deadJob{raw: e.Raw, err: err, stage: "route", tenant: e.Job.Tenant})
+			continue
+		}
+		routes[i] = route
+	}
+	if mi := w.behind(lane, entries, routes); mi >= 0 {
+		w.deferMessage(ms, w.cfg.Models[mi].Name)
+		return
+	}
+	ms.pending.Store(int32(len(entries)))
+	for i := range entries {
+		e, route := &entries[i], routes[i]
+		if route == nil {
 			continue
 		}
 		w.m.InFlightJobs.Inc()
@@ -392,4 +472,53 @@ func (w *Worker) handle(ctx context.Context, m *sources.Message) {
 	if len(dead) > 0 {
 		w.deadLetter(ms, dead)
 	}
+}
+
+// behind returns the index of a model that the message's jobs would queue
+// behind for nothing, or -1. A model is such when its calls are failing
+// (breaker open, errors or Retry-After on its latest request) and the job's
+// tenant already has the model's batch.max_waiting jobs waiting for it in
+// the job's lane. Held, those messages would only take the worker's flow
+// control from every other tenant until the source stops delivering
+// anyone's; handed back to the broker they wait there instead. While the
+// worker holds under half its max_outstanding_messages, nobody is short of
+// room, so they are held: each deferral costs a delivery at the broker.
+func (w *Worker) behind(lane batcher.Lane, entries []job.Entry, routes []*router.Route) int {
+	if w.held.Load() < int64(w.cfg.Worker.MaxOutstandingMessages/2) {
+		return -1
+	}
+	for i, route := range routes {
+		if route == nil {
+			continue
+		}
+		f := batcher.Flow{Lane: lane, Key: entries[i].Job.Tenant}
+		for _, mi := range route.Models {
+			if w.runners[mi].behind(f) {
+				return mi
+			}
+		}
+	}
+	return -1
+}
+
+// deferMessage hands ms back to the broker with the nack backoff as its
+// delay, on the completion stage. It is not a failure: no job of it was
+// tried, so Chorus counts no attempt of its own (the broker counts the
+// redelivery; README, "Isolation").
+func (w *Worker) deferMessage(ms *msgState, model string) {
+	w.m.MessagesDeferred.WithLabelValues(model).Inc()
+	w.settle.do(func(ctx context.Context) {
+		nb := w.cfg.Worker.NackBackoff
+		delay := min(nb.Initial<<min(max1(ms.msg.DeliveryAttempt)-1, 20), nb.Max)
+		err := retry.Do(ctx, sourcePolicy, nil, func(ctx context.Context) error {
+			return ms.src.Nack(ctx, []*sources.Message{ms.msg}, delay)
+		}, nil)
+		if err != nil {
+			w.m.SettleFailures.WithLabelValues(metrics.OpNack).Inc()
+			w.log.Warn().Err(err).Str("message_id", ms.msg.ID).Msg("deferring failed; the source will redeliver after its deadline")
+		} else {
+			w.log.Debug().Str("message_id", ms.msg.ID).Str("model", model).Dur("delay", delay).Msg("message deferred: a model it needs is failing and its tenant's queue for it is full")
+		}
+		ms.release()
+	})
 }

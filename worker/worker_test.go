@@ -40,6 +40,7 @@ type harness struct {
 	srv     *modelserver.Server
 	topic   *memsource.Topic
 	src     *memsource.Source
+	btopic  *memsource.Topic // the backfill source's topic, with harnessOpts.backfill
 	sink    *memsink.Sink
 	w       *worker.Worker
 	created sync.Map // model name → clients created
@@ -59,6 +60,8 @@ type harnessOpts struct {
 	wrapSink func(s sinks.Sink) sinks.Sink
 	// wrapSource wraps the in-memory source (fault injection).
 	wrapSource func(s sources.Source) sources.Source
+	// backfill adds a second in-memory source read as backfill.
+	backfill bool
 }
 
 type syncBuffer struct {
@@ -148,8 +151,16 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	if o.wrapSink != nil {
 		sink = o.wrapSink(sink)
 	}
+	var backfill sources.Source
+	if o.backfill {
+		h.btopic = memsource.NewTopic(o.topic)
+		backfill = memsource.NewSource(h.btopic, sources.FlowControl{
+			MaxOutstandingMessages: h.cfg.Worker.MaxOutstandingMessages,
+			MaxOutstandingBytes:    h.cfg.Worker.MaxOutstandingBytes,
+		})
+	}
 	h.w, err = worker.New(worker.Options{
-		Config: h.cfg, Source: src, Sink: sink,
+		Config: h.cfg, Source: src, Backfill: backfill, Sink: sink,
 		Clients: func(m config.Model) (endpoint.Client, error) {
 			n, _ := h.created.LoadOrStore(m.Name, new(atomic.Int32))
 			n.(*atomic.Int32).Add(1)

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -25,17 +24,31 @@ import (
 
 // OpenSource opens the configured source.
 func OpenSource(ctx context.Context, cfg *config.Config) (sources.Source, error) {
+	return openSource(ctx, cfg, "source", cfg.Source)
+}
+
+// OpenBackfillSource opens backfill_source, or returns nil when none is
+// configured. It has flow control of its own, so that a backlog read from
+// it never takes the live source's room.
+func OpenBackfillSource(ctx context.Context, cfg *config.Config) (sources.Source, error) {
+	if cfg.BackfillSource.Type == "" {
+		return nil, nil
+	}
+	return openSource(ctx, cfg, "backfill_source", cfg.BackfillSource)
+}
+
+func openSource(ctx context.Context, cfg *config.Config, field string, s config.Source) (sources.Source, error) {
 	fc := sources.FlowControl{
 		MaxOutstandingMessages: cfg.Worker.MaxOutstandingMessages,
 		MaxOutstandingBytes:    cfg.Worker.MaxOutstandingBytes,
 	}
-	switch cfg.Source.Type {
+	switch s.Type {
 	case "file":
-		return filesource.Open(cfg.Source.File.Path, filesource.Options{
-			FlowControl: fc, DeadLetterPath: cfg.Source.File.DeadLetterPath,
+		return filesource.Open(s.File.Path, filesource.Options{
+			FlowControl: fc, DeadLetterPath: s.File.DeadLetterPath,
 		})
 	case "pubsub":
-		ps := cfg.Source.PubSub
+		ps := s.PubSub
 		var opts []option.ClientOption
 		if ps.Endpoint != "" {
 			opts = append(opts, option.WithEndpoint(ps.Endpoint))
@@ -46,14 +59,14 @@ func OpenSource(ctx context.Context, cfg *config.Config) (sources.Source, error)
 			FlowControl: fc, ClientOptions: opts,
 		})
 		if err != nil {
-			return nil, fmt.Errorf("source.pubsub: %w", err)
+			return nil, fmt.Errorf("%s.pubsub: %w", field, err)
 		}
 		return src, nil
 	case "sqs":
-		sq := cfg.Source.SQS
+		sq := s.SQS
 		client, err := awssqs.NewClient(ctx, sq.Region, sq.Endpoint)
 		if err != nil {
-			return nil, fmt.Errorf("source.sqs: %w", err)
+			return nil, fmt.Errorf("%s.sqs: %w", field, err)
 		}
 		src, err := awssqs.New(client, awssqs.Options{
 			QueueURL: sq.QueueURL, DeadLetterQueueURL: sq.DeadLetterQueueURL, Pollers: sq.Pollers,
@@ -61,13 +74,13 @@ func OpenSource(ctx context.Context, cfg *config.Config) (sources.Source, error)
 			FlowControl: fc,
 		})
 		if err != nil {
-			return nil, fmt.Errorf("source.sqs: %w", err)
+			return nil, fmt.Errorf("%s.sqs: %w", field, err)
 		}
 		return src, nil
 	case "memory":
-		return nil, errors.New("source.type: memory has no producer outside the demo and tests; use file, pubsub or sqs")
+		return nil, fmt.Errorf("%s.type: memory has no producer outside the demo and tests; use file, pubsub or sqs", field)
 	default:
-		return nil, fmt.Errorf("source.type: %q is not available in this build yet", cfg.Source.Type)
+		return nil, fmt.Errorf("%s.type: %q is not available in this build yet", field, s.Type)
 	}
 }
 
@@ -136,14 +149,25 @@ func Run(ctx context.Context, cfg *config.Config, o RunOptions) error {
 	if err != nil {
 		return err
 	}
-	sink, err := OpenSink(ctx, cfg, o.Getenv, o.Logger)
+	backfill, err := OpenBackfillSource(ctx, cfg)
 	if err != nil {
 		_ = src.Close(ctx)
 		return err
 	}
-	w, err := worker.New(worker.Options{Config: cfg, Source: src, Sink: sink, Clients: clients, Logger: o.Logger, Metrics: o.Metrics})
-	if err != nil {
+	closeSources := func() {
 		_ = src.Close(ctx)
+		if backfill != nil {
+			_ = backfill.Close(ctx)
+		}
+	}
+	sink, err := OpenSink(ctx, cfg, o.Getenv, o.Logger)
+	if err != nil {
+		closeSources()
+		return err
+	}
+	w, err := worker.New(worker.Options{Config: cfg, Source: src, Backfill: backfill, Sink: sink, Clients: clients, Logger: o.Logger, Metrics: o.Metrics})
+	if err != nil {
+		closeSources()
 		_ = sink.Close(ctx)
 		return err
 	}
@@ -156,10 +180,10 @@ func Run(ctx context.Context, cfg *config.Config, o RunOptions) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if d, ok := src.(interface{ Done() <-chan struct{} }); ok {
+	if done := drained(ctx, src, backfill); done != nil {
 		go func() {
 			select {
-			case <-d.Done():
+			case <-done:
 				o.Logger.Info().Msg("source drained; stopping")
 				cancel()
 			case <-ctx.Done():
@@ -171,6 +195,34 @@ func Run(ctx context.Context, cfg *config.Config, o RunOptions) error {
 	}
 	o.Logger.Info().Dur("startup", time.Since(start)).Msg("chorus worker ready")
 	return w.Run(ctx)
+}
+
+// drained is closed once every source that can end (a file) has ended,
+// or nil when one of them never ends.
+func drained(ctx context.Context, srcs ...sources.Source) <-chan struct{} {
+	var dones []<-chan struct{}
+	for _, s := range srcs {
+		if s == nil {
+			continue
+		}
+		d, ok := s.(interface{ Done() <-chan struct{} })
+		if !ok {
+			return nil
+		}
+		dones = append(dones, d.Done())
+	}
+	out := make(chan struct{})
+	go func() {
+		for _, d := range dones {
+			select {
+			case <-d:
+			case <-ctx.Done():
+				return
+			}
+		}
+		close(out)
+	}()
+	return out
 }
 
 // stopWhenIdle cancels the worker once it has been idle for d.

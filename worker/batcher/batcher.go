@@ -9,6 +9,14 @@
 // waiting item has lingered long enough, or the batcher is closing. At
 // backlog this yields full batches; at trickle load, batches of one with no
 // added latency.
+//
+// Items wait in flows (a tenant's live work, a tenant's backfill), and a
+// batch is filled across flows rather than first come, first served: live
+// flows before backfill ones, with a minimum share for backfill so that it
+// cannot starve, and within a lane by deficit round robin with per-flow
+// weights. A tenant's backlog therefore delays another tenant's work by at
+// most its share of each batch, while a shared model still gets full
+// batches mixing tenants.
 package batcher
 
 import (
@@ -21,6 +29,30 @@ import (
 
 // ErrClosed is returned by Add after Close.
 var ErrClosed = errors.New("batcher closed")
+
+// Lane orders flows: live work is served before backfill.
+type Lane uint8
+
+// Lanes, in the order they are served.
+const (
+	Live Lane = iota
+	Backfill
+	numLanes
+)
+
+// String names the lane for metrics and logs.
+func (l Lane) String() string {
+	if l == Backfill {
+		return "backfill"
+	}
+	return "live"
+}
+
+// Flow names the queue an item waits in.
+type Flow struct {
+	Lane Lane
+	Key  string // the tenant
+}
 
 // Policy bounds batches and the work waiting for them.
 type Policy struct {
@@ -37,8 +69,20 @@ type Policy struct {
 	// MaxInFlight is the most batches being sent at once (≥ 1).
 	MaxInFlight int
 	// MaxWaiting is the most items queued and not yet sent; Add blocks
-	// beyond it (backpressure). Default 4 × MaxItems.
+	// beyond it (backpressure). Default 4 × MaxItems. Ignored when
+	// Unbounded.
 	MaxWaiting int
+	// Unbounded makes Add never block: the caller bounds what it adds (a
+	// source's flow control bounds the messages a worker holds), so that
+	// one flow's backlog never stops the caller from adding to the others.
+	Unbounded bool
+	// Weight is a flow's share within its lane relative to the others
+	// (≥ 1; nil or a value below 1 means 1).
+	Weight func(f Flow) int
+	// BackfillShare is the smallest share of items backfill gets while
+	// live items wait, between 0 and 1. Backfill gets all of any batch
+	// that live work does not fill.
+	BackfillShare float64
 }
 
 // SendFunc delivers one batch. It runs on its own goroutine, owns batch, and
@@ -50,24 +94,78 @@ type SendFunc[T any] func(ctx context.Context, batch []T)
 type Batcher[T any] struct {
 	p    Policy
 	size func(T) int
+	flow func(T) Flow
 	send SendFunc[T]
 	ctx  context.Context
 
-	in        chan T
 	done      chan struct{} // a send finished
+	wake      chan struct{} // an item arrived or the batch size changed
 	closing   chan struct{} // wakes blocked Adds
-	drain     chan struct{} // no Add can send any more: flush and stop
 	stopped   chan struct{}
 	closeOnce sync.Once
-	closeMu   sync.RWMutex
-	isClosed  bool
-	limit     atomic.Int64  // the batch size now, ≤ p.MaxItems (an endpoint said 413, then grew back)
-	maxItems  chan struct{} // wakes run to read limit
+	limit     atomic.Int64 // the batch size now, ≤ p.MaxItems (an endpoint said 413, then grew back)
+
+	mu       sync.Mutex
+	closed   bool
+	flows    map[Flow]*queue[T]
+	lanes    [numLanes]lane[T]
+	total    int
+	bytes    int
+	oldest   time.Time     // when the oldest waiting item arrived (approximately, after a partial take)
+	space    chan struct{} // closed when items leave; nil when no Add waits
+	backDebt float64       // backfill items owed by BackfillShare, carried between batches
 }
 
-// New starts a batcher. ctx is passed to send; cancel it only to abandon
-// work (Close drains without cancelling). size may be nil when MaxBytes is 0.
+// queue is one flow's waiting items, oldest first.
+type queue[T any] struct {
+	flow    Flow
+	items   []T
+	head    int
+	weight  int
+	deficit int
+}
+
+func (q *queue[T]) len() int { return len(q.items) - q.head }
+
+func (q *queue[T]) pop() T {
+	var zero T
+	it := q.items[q.head]
+	q.items[q.head] = zero // let the GC have sent items
+	q.head++
+	if q.head == len(q.items) {
+		q.items, q.head = q.items[:0], 0
+	} else if q.head > 64 && q.head*2 > len(q.items) {
+		n := copy(q.items, q.items[q.head:])
+		clear(q.items[n:])
+		q.items, q.head = q.items[:n], 0
+	}
+	return it
+}
+
+// lane round-robins over its flows that have items.
+type lane[T any] struct {
+	ring []*queue[T]
+	next int // whose turn it is
+	n    int // items waiting
+}
+
+// New starts a batcher whose items all wait in one flow. ctx is passed to
+// send; cancel it only to abandon work (Close drains without cancelling).
+// size may be nil when MaxBytes is 0.
 func New[T any](ctx context.Context, p Policy, size func(T) int, send SendFunc[T]) *Batcher[T] {
+	return NewFlows(ctx, p, size, nil, send)
+}
+
+// NewFlows starts a batcher whose items wait in the flow that flow names
+// (nil: one flow), served as the package comment says.
+func NewFlows[T any](ctx context.Context, p Policy, size func(T) int, flow func(T) Flow, send SendFunc[T]) *Batcher[T] {
+	b := build(ctx, p, size, flow, send)
+	go b.run()
+	return b
+}
+
+// build is NewFlows without the goroutine (tests drive take directly).
+func build[T any](ctx context.Context, p Policy, size func(T) int, flow func(T) Flow, send SendFunc[T]) *Batcher[T] {
 	if p.MaxItems < 1 {
 		p.MaxItems = 1
 	}
@@ -80,42 +178,111 @@ func New[T any](ctx context.Context, p Policy, size func(T) int, send SendFunc[T
 	if size == nil {
 		p.MaxBytes = 0
 	}
+	p.BackfillShare = min(max(p.BackfillShare, 0), 1)
 	b := &Batcher[T]{
-		p: p, size: size, send: send, ctx: ctx,
-		in:       make(chan T, p.MaxWaiting),
-		done:     make(chan struct{}, p.MaxInFlight),
-		closing:  make(chan struct{}),
-		drain:    make(chan struct{}),
-		stopped:  make(chan struct{}),
-		maxItems: make(chan struct{}, 1),
+		p: p, size: size, flow: flow, send: send, ctx: ctx,
+		done:    make(chan struct{}, p.MaxInFlight),
+		wake:    make(chan struct{}, 1),
+		closing: make(chan struct{}),
+		stopped: make(chan struct{}),
+		flows:   make(map[Flow]*queue[T]),
 	}
 	b.limit.Store(int64(p.MaxItems))
-	go b.run()
 	return b
 }
 
-// Add queues an item, blocking while MaxWaiting items are queued. It fails
-// with ctx's error, or ErrClosed after Close.
+// Add queues an item, blocking while MaxWaiting items are queued (unless
+// Unbounded). It fails with ctx's error, or ErrClosed after Close.
 func (b *Batcher[T]) Add(ctx context.Context, item T) error {
-	// The read lock lets Close know when no Add can still send: it wakes
-	// blocked Adds through closing, then waits for the write lock.
-	b.closeMu.RLock()
-	defer b.closeMu.RUnlock()
-	if b.isClosed {
-		return ErrClosed
+	var f Flow
+	if b.flow != nil {
+		f = b.flow(item)
+		if f.Lane >= numLanes {
+			f.Lane = Backfill
+		}
 	}
+	for {
+		b.mu.Lock()
+		if b.closed {
+			b.mu.Unlock()
+			return ErrClosed
+		}
+		if b.p.Unbounded || b.total < b.p.MaxWaiting {
+			b.enqueue(f, item)
+			b.mu.Unlock()
+			b.signal()
+			return nil
+		}
+		if b.space == nil {
+			b.space = make(chan struct{})
+		}
+		space := b.space
+		b.mu.Unlock()
+		select {
+		case <-space:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-b.closing:
+			return ErrClosed
+		}
+	}
+}
+
+// Waiting is the number of items of flow f queued and not yet sent.
+func (b *Batcher[T]) Waiting(f Flow) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if q := b.flows[f]; q != nil {
+		return q.len()
+	}
+	return 0
+}
+
+// Len is the number of items queued and not yet sent.
+func (b *Batcher[T]) Len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.total
+}
+
+// LaneLen is the number of items of lane l queued and not yet sent.
+func (b *Batcher[T]) LaneLen(l Lane) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if l >= numLanes {
+		return 0
+	}
+	return b.lanes[l].n
+}
+
+func (b *Batcher[T]) signal() {
 	select {
-	case b.in <- item:
-		return nil
+	case b.wake <- struct{}{}:
 	default:
 	}
-	select {
-	case b.in <- item:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-b.closing:
-		return ErrClosed
+}
+
+// enqueue adds item to its flow; b.mu is held.
+func (b *Batcher[T]) enqueue(f Flow, item T) {
+	q := b.flows[f]
+	if q == nil {
+		w := 1
+		if b.p.Weight != nil {
+			w = max(b.p.Weight(f), 1)
+		}
+		q = &queue[T]{flow: f, weight: w}
+		b.flows[f] = q
+		l := &b.lanes[f.Lane]
+		l.ring = append(l.ring, q)
+	}
+	q.items = append(q.items, item)
+	b.lanes[f.Lane].n++
+	if b.total == 0 {
+		b.oldest = time.Now()
+	}
+	b.total++
+	if b.p.MaxBytes > 0 {
+		b.bytes += b.size(item)
 	}
 }
 
@@ -132,21 +299,17 @@ func (b *Batcher[T]) LowerMaxItems(n int) {
 // batches succeed. The latest call wins.
 func (b *Batcher[T]) SetMaxItems(n int) {
 	b.limit.Store(int64(max(1, min(n, b.p.MaxItems))))
-	select {
-	case b.maxItems <- struct{}{}:
-	default:
-	}
+	b.signal()
 }
 
 // Close sends what is queued, waits for every send to return, and stops.
 // It returns early with ctx's error; sends still running see b's context.
 func (b *Batcher[T]) Close(ctx context.Context) error {
 	b.closeOnce.Do(func() {
+		b.mu.Lock()
+		b.closed = true
+		b.mu.Unlock()
 		close(b.closing)
-		b.closeMu.Lock()
-		b.isClosed = true
-		b.closeMu.Unlock()
-		close(b.drain)
 	})
 	select {
 	case <-b.stopped:
@@ -156,83 +319,130 @@ func (b *Batcher[T]) Close(ctx context.Context) error {
 	}
 }
 
+// full reports whether a whole batch waits; b.mu is held.
+func (b *Batcher[T]) full(maxItems int) bool {
+	return b.total >= maxItems || (b.p.MaxBytes > 0 && b.bytes >= b.p.MaxBytes)
+}
+
+// take cuts the next batch of at most n items; b.mu is held. Live flows go
+// first; backfill gets what BackfillShare owes it, and whatever live leaves.
+func (b *Batcher[T]) take(n int) []T {
+	n = min(n, b.total)
+	batch := make([]T, 0, n)
+	bytes := 0
+	fits := func(it T) bool {
+		if b.p.MaxBytes == 0 {
+			return true
+		}
+		s := b.size(it)
+		if len(batch) > 0 && bytes+s > b.p.MaxBytes {
+			return false
+		}
+		bytes += s
+		return true
+	}
+	live, back := &b.lanes[Live], &b.lanes[Backfill]
+	owed := 0
+	if live.n > 0 && back.n > 0 {
+		b.backDebt += b.p.BackfillShare * float64(n)
+		owed = min(int(b.backDebt), back.n)
+		b.backDebt -= float64(owed)
+	} else {
+		// The share is a floor while both lanes wait, not a debt kept
+		// through times when one is idle.
+		b.backDebt = 0
+	}
+	stopped := false
+	if owed > 0 {
+		stopped = b.pop(back, owed, fits, &batch)
+	}
+	if !stopped {
+		stopped = b.pop(live, n-len(batch), fits, &batch)
+	}
+	if !stopped {
+		b.pop(back, n-len(batch), fits, &batch)
+	}
+	b.total -= len(batch)
+	if b.p.MaxBytes > 0 {
+		b.bytes -= bytes
+	}
+	if b.total > 0 {
+		// The remainder waited as long as the batch did.
+		b.oldest = time.Now().Add(-b.p.Linger)
+	}
+	if b.space != nil {
+		close(b.space)
+		b.space = nil
+	}
+	return batch
+}
+
+// pop moves up to k items from l's flows into batch by deficit round
+// robin: each flow's turn gives it as many items as its weight, and a turn
+// cut short by a full batch carries over to the next batch. It reports
+// whether the byte bound stopped it.
+func (b *Batcher[T]) pop(l *lane[T], k int, fits func(T) bool, batch *[]T) bool {
+	for k > 0 && l.n > 0 {
+		if l.next >= len(l.ring) {
+			l.next = 0
+		}
+		q := l.ring[l.next]
+		if q.deficit <= 0 {
+			q.deficit = q.weight
+		}
+		for q.deficit > 0 && k > 0 && q.len() > 0 {
+			if !fits(q.items[q.head]) {
+				return true
+			}
+			*batch = append(*batch, q.pop())
+			q.deficit--
+			k--
+			l.n--
+		}
+		switch {
+		case q.len() == 0:
+			// An idle flow keeps no place and no credit; the next flow
+			// slides into this index.
+			l.ring = append(l.ring[:l.next], l.ring[l.next+1:]...)
+			delete(b.flows, q.flow)
+		case q.deficit <= 0:
+			l.next++
+		}
+	}
+	return false
+}
+
 func (b *Batcher[T]) run() {
 	defer close(b.stopped)
 	var (
-		pending      []T
-		pendingBytes int
-		oldest       time.Time // when pending[0] arrived
-		inFlight     int
-		timer        *time.Timer
-		timerC       <-chan time.Time
-		drain        = b.drain
-		draining     bool
-		maxItems     = b.p.MaxItems
+		inFlight int
+		timer    *time.Timer
+		draining bool
+		closing  = b.closing
 	)
-	add := func(it T) {
-		if len(pending) == 0 {
-			oldest = time.Now()
-		}
-		pending = append(pending, it)
-		if b.p.MaxBytes > 0 {
-			pendingBytes += b.size(it)
-		}
-	}
-	// take cuts the next batch off pending.
-	take := func() []T {
-		n := len(pending)
-		if n > maxItems {
-			n = maxItems
-		}
-		if b.p.MaxBytes > 0 {
-			bytes := 0
-			for i := 0; i < n; i++ {
-				s := b.size(pending[i])
-				if i > 0 && bytes+s > b.p.MaxBytes {
-					n = i
-					break
-				}
-				bytes += s
-			}
-			pendingBytes -= bytes
-		}
-		batch := make([]T, n)
-		copy(batch, pending[:n])
-		var zero T
-		for i := range n {
-			pending[i] = zero // let the GC have sent items
-		}
-		rest := copy(pending, pending[n:])
-		pending = pending[:rest]
-		if rest > 0 {
-			// The remainder waited as long as the batch did.
-			oldest = time.Now().Add(-b.p.Linger)
-		}
-		return batch
-	}
-	full := func() bool {
-		return len(pending) >= maxItems || (b.p.MaxBytes > 0 && pendingBytes >= b.p.MaxBytes)
-	}
 	for {
+		b.mu.Lock()
+		maxItems := int(b.limit.Load())
 		// Dispatch what the policy allows.
-		for len(pending) > 0 && inFlight < b.p.MaxInFlight {
-			if !(full() || inFlight == 0 || draining || time.Since(oldest) >= b.p.Linger) {
+		for b.total > 0 && inFlight < b.p.MaxInFlight {
+			if !(b.full(maxItems) || inFlight == 0 || draining || time.Since(b.oldest) >= b.p.Linger) {
 				break
 			}
-			batch := take()
+			batch := b.take(maxItems)
 			inFlight++
 			go func() {
 				b.send(b.ctx, batch)
 				b.done <- struct{}{}
 			}()
 		}
-		if draining && len(pending) == 0 && inFlight == 0 {
+		if draining && b.total == 0 && inFlight == 0 {
+			b.mu.Unlock()
 			return
 		}
 		// Arm the linger timer only when a partial batch waits on it.
-		timerC = nil
-		if len(pending) > 0 && inFlight < b.p.MaxInFlight && !draining {
-			wait := b.p.Linger - time.Since(oldest)
+		var timerC <-chan time.Time
+		if b.total > 0 && inFlight < b.p.MaxInFlight && !draining {
+			wait := b.p.Linger - time.Since(b.oldest)
 			if timer == nil {
 				timer = time.NewTimer(wait)
 			} else {
@@ -240,43 +450,16 @@ func (b *Batcher[T]) run() {
 			}
 			timerC = timer.C
 		}
-		// Stop reading input while a full batch waits for a slot, so that
-		// the channel's capacity is the backpressure bound.
-		in := b.in
-		if full() || draining {
-			in = nil
-		}
+		b.mu.Unlock()
 		select {
-		case it := <-in:
-			add(it)
-			// Gather whatever else is already queued without a wake-up each.
-			for !full() {
-				select {
-				case it := <-b.in:
-					add(it)
-					continue
-				default:
-				}
-				break
-			}
+		case <-b.wake:
 		case <-b.done:
 			inFlight--
 		case <-timerC:
-		case <-b.maxItems:
-			maxItems = int(b.limit.Load())
-		case <-drain:
-			drain = nil
+		case <-closing:
+			// No Add can queue any more, so what waits is final.
+			closing = nil
 			draining = true
-			// No Add can send any more, so the queue is final.
-			for {
-				select {
-				case it := <-b.in:
-					add(it)
-					continue
-				default:
-				}
-				break
-			}
 		}
 	}
 }

@@ -8,15 +8,19 @@ import "time"
 
 // Config is the whole file.
 type Config struct {
-	Worker    Worker     `yaml:"worker"`
-	Limits    Limits     `yaml:"limits"`
-	Source    Source     `yaml:"source"`
-	Sink      Sink       `yaml:"sink"`
-	Models    []Model    `yaml:"models"`
-	Pipelines []Pipeline `yaml:"pipelines"`
-	Tenants   []Tenant   `yaml:"tenants"`
-	Log       Log        `yaml:"log"`
-	Metrics   Metrics    `yaml:"metrics"`
+	Worker Worker `yaml:"worker"`
+	Limits Limits `yaml:"limits"`
+	Source Source `yaml:"source"`
+	// BackfillSource, when set, is a second subscription or queue whose
+	// messages are all backfill: served after live work, within the
+	// minimum share worker.lanes.backfill_min_share. Same shape as Source.
+	BackfillSource Source     `yaml:"backfill_source"`
+	Sink           Sink       `yaml:"sink"`
+	Models         []Model    `yaml:"models"`
+	Pipelines      []Pipeline `yaml:"pipelines"`
+	Tenants        []Tenant   `yaml:"tenants"`
+	Log            Log        `yaml:"log"`
+	Metrics        Metrics    `yaml:"metrics"`
 }
 
 // Worker bounds the worker's in-flight state and sets its retry policy.
@@ -36,9 +40,32 @@ type Worker struct {
 	// whose broker reports attempts). Default 5; negative disables.
 	MaxDeliveryAttempts int `yaml:"max_delivery_attempts"`
 	// NackBackoff sets the redelivery delay after a transient failure,
-	// growing with the delivery attempt.
+	// growing with the delivery attempt. Deferred messages (see README,
+	// "Isolation") come back after the same delay.
 	NackBackoff Backoff `yaml:"nack_backoff"`
+	// Lanes splits live feedback from backfill.
+	Lanes Lanes `yaml:"lanes"`
 }
+
+// Lanes: within each model and at the sink, live work is served first and
+// backfill takes what is left, with a floor so that it never starves.
+type Lanes struct {
+	// BackfillMinShare is the smallest share of each model's batches (and
+	// the sink's writes) that backfill gets while live work waits, from 0
+	// to 1; default 0.1.
+	BackfillMinShare *float64 `yaml:"backfill_min_share"`
+	// RunID says which lane a message with a run_id attribute (what
+	// `chorus backfill` and `chorus dlq replay` publish) takes on the live
+	// source: backfill (default) or live. Messages from backfill_source are
+	// always backfill.
+	RunID string `yaml:"run_id"`
+}
+
+// Lane values of Lanes.RunID.
+const (
+	LaneLive     = "live"
+	LaneBackfill = "backfill"
+)
 
 // Backoff is an exponential backoff policy.
 type Backoff struct {
@@ -320,6 +347,10 @@ type Topics struct {
 type Tenant struct {
 	Name     string `yaml:"name"`
 	Pipeline string `yaml:"pipeline"`
+	// Weight is the tenant's share of each shared model's batches relative
+	// to other tenants with work waiting, from 1 to 1000; default 1.
+	// Tenants matched by "*" share the wildcard's weight each.
+	Weight int `yaml:"weight"`
 }
 
 // Log configures logging.

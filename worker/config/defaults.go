@@ -7,6 +7,7 @@ import "time"
 // derive from.
 const (
 	defaultMaxOutstandingMessages = 1000
+	defaultBackfillMinShare       = 0.1
 	defaultMaxOutstandingBytes    = 64 << 20
 	defaultPullers                = 1
 	defaultReceiveBatch           = 100
@@ -78,17 +79,18 @@ func (c *Config) ApplyDefaults() {
 	setDefault(&l.MaxKeyBytes, defaultMaxKeyBytes)
 	setDefault(&l.MaxAttributeBytes, defaultMaxKeyBytes)
 
-	if f := &c.Source.File; f.Path != "" {
-		setDefault(&f.DeadLetterPath, f.Path+defaultDeadLetterSuffix)
+	c.Source.applyDefaults()
+	if c.BackfillSource.Type != "" {
+		c.BackfillSource.applyDefaults()
 	}
-	ps := &c.Source.PubSub
-	setDefault(&ps.Streams, 1)
-	setDefault(&ps.MaxExtension, 60*time.Minute)
-	sq := &c.Source.SQS
-	setDefault(&sq.Pollers, 4)
-	setDefault(&sq.WaitTime, 20*time.Second)
-	setDefault(&sq.VisibilityTimeout, 30*time.Second)
-	setDefault(&sq.MaxExtension, time.Hour)
+	if w.Lanes.BackfillMinShare == nil {
+		share := defaultBackfillMinShare
+		w.Lanes.BackfillMinShare = &share
+	}
+	setDefault(&w.Lanes.RunID, LaneBackfill)
+	for i := range c.Tenants {
+		setDefault(&c.Tenants[i].Weight, 1)
+	}
 
 	pg := &c.Sink.Postgres
 	setDefault(&pg.DSNEnv, "CHORUS_POSTGRES_DSN")
@@ -171,4 +173,18 @@ func setDefault[T comparable](p *T, def T) {
 	if *p == zero {
 		*p = def
 	}
+}
+
+func (s *Source) applyDefaults() {
+	if f := &s.File; f.Path != "" {
+		setDefault(&f.DeadLetterPath, f.Path+defaultDeadLetterSuffix)
+	}
+	ps := &s.PubSub
+	setDefault(&ps.Streams, 1)
+	setDefault(&ps.MaxExtension, 60*time.Minute)
+	sq := &s.SQS
+	setDefault(&sq.Pollers, 4)
+	setDefault(&sq.WaitTime, 20*time.Second)
+	setDefault(&sq.VisibilityTimeout, 30*time.Second)
+	setDefault(&sq.MaxExtension, time.Hour)
 }

@@ -31,7 +31,13 @@ func (c *Config) validate(getenv func(string) string) error {
 	v.index()
 	v.worker()
 	v.limits()
-	v.source()
+	v.source("source", &v.c.Source)
+	if v.c.BackfillSource.Type != "" {
+		v.source("backfill_source", &v.c.BackfillSource)
+		if v.c.BackfillSource.Type != v.c.Source.Type {
+			v.addf("backfill_source.type", "%q differs from source.type %q: one worker reads one broker", v.c.BackfillSource.Type, v.c.Source.Type)
+		}
+	}
 	v.sink()
 	for i := range c.Models {
 		v.checkModel(i, &c.Models[i])
@@ -91,6 +97,10 @@ func (v *validator) worker() {
 	v.within("worker.receive_batch", w.ReceiveBatch, maxReceiveBatch)
 	v.positiveDuration("worker.drain_timeout", w.DrainTimeout)
 	v.backoff("worker.nack_backoff", w.NackBackoff)
+	if s := w.Lanes.BackfillMinShare; s != nil && (*s < 0 || *s > 1 || *s != *s) {
+		v.addf("worker.lanes.backfill_min_share", "%v is not a share between 0 and 1", *s)
+	}
+	v.enum("worker.lanes.run_id", w.Lanes.RunID, []string{LaneBackfill, LaneLive})
 }
 
 func (v *validator) limits() {
@@ -104,42 +114,41 @@ func (v *validator) limits() {
 	v.within("limits.max_attribute_bytes", l.MaxAttributeBytes, maxKeyBytes)
 }
 
-func (v *validator) source() {
-	s := &v.c.Source
-	if !v.enum("source.type", s.Type, []string{"memory", "file", "pubsub", "sqs"}) {
+func (v *validator) source(p0 string, s *Source) {
+	if !v.enum(p0+".type", s.Type, []string{"memory", "file", "pubsub", "sqs"}) {
 		return
 	}
 	switch s.Type {
 	case "file":
-		v.required("source.file.path", s.File.Path)
+		v.required(p0+".file.path", s.File.Path)
 	case "pubsub":
-		p := &s.PubSub
-		v.required("source.pubsub.project", p.Project)
-		v.required("source.pubsub.subscription", p.Subscription)
+		ps := &s.PubSub
+		v.required(p0+".pubsub.project", ps.Project)
+		v.required(p0+".pubsub.subscription", ps.Subscription)
 		// Without it bad input would have nowhere to go but a nack loop.
-		v.required("source.pubsub.dead_letter_topic", p.DeadLetterTopic)
-		v.within("source.pubsub.streams", p.Streams, maxStreams)
-		v.positiveDuration("source.pubsub.max_extension", p.MaxExtension)
-		v.nonNegativeDuration("source.pubsub.max_extension_period", p.MaxExtensionPeriod)
+		v.required(p0+".pubsub.dead_letter_topic", ps.DeadLetterTopic)
+		v.within(p0+".pubsub.streams", ps.Streams, maxStreams)
+		v.positiveDuration(p0+".pubsub.max_extension", ps.MaxExtension)
+		v.nonNegativeDuration(p0+".pubsub.max_extension_period", ps.MaxExtensionPeriod)
 	case "sqs":
 		q := &s.SQS
-		if v.required("source.sqs.queue_url", q.QueueURL) {
-			v.absURL("source.sqs.queue_url", q.QueueURL)
+		if v.required(p0+".sqs.queue_url", q.QueueURL) {
+			v.absURL(p0+".sqs.queue_url", q.QueueURL)
 		}
-		if v.required("source.sqs.dead_letter_queue_url", q.DeadLetterQueueURL) {
-			v.absURL("source.sqs.dead_letter_queue_url", q.DeadLetterQueueURL)
+		if v.required(p0+".sqs.dead_letter_queue_url", q.DeadLetterQueueURL) {
+			v.absURL(p0+".sqs.dead_letter_queue_url", q.DeadLetterQueueURL)
 		}
 		if q.Endpoint != "" {
-			v.absURL("source.sqs.endpoint", q.Endpoint)
+			v.absURL(p0+".sqs.endpoint", q.Endpoint)
 		}
-		v.within("source.sqs.pollers", q.Pollers, maxConcurrency)
-		if v.positiveDuration("source.sqs.wait_time", q.WaitTime) && q.WaitTime > 20*time.Second {
-			v.addf("source.sqs.wait_time", "%s is longer than SQS's 20s long-poll limit", q.WaitTime)
+		v.within(p0+".sqs.pollers", q.Pollers, maxConcurrency)
+		if v.positiveDuration(p0+".sqs.wait_time", q.WaitTime) && q.WaitTime > 20*time.Second {
+			v.addf(p0+".sqs.wait_time", "%s is longer than SQS's 20s long-poll limit", q.WaitTime)
 		}
-		if v.positiveDuration("source.sqs.visibility_timeout", q.VisibilityTimeout) && q.VisibilityTimeout > 12*time.Hour {
-			v.addf("source.sqs.visibility_timeout", "%s is longer than SQS's 12h limit", q.VisibilityTimeout)
+		if v.positiveDuration(p0+".sqs.visibility_timeout", q.VisibilityTimeout) && q.VisibilityTimeout > 12*time.Hour {
+			v.addf(p0+".sqs.visibility_timeout", "%s is longer than SQS's 12h limit", q.VisibilityTimeout)
 		}
-		v.positiveDuration("source.sqs.max_extension", q.MaxExtension)
+		v.positiveDuration(p0+".sqs.max_extension", q.MaxExtension)
 	}
 }
 
@@ -479,6 +488,9 @@ func (v *validator) tenants() {
 				break
 			}
 		}
+		if t.Weight != 0 {
+			v.within(p+".weight", t.Weight, maxTenantWeight)
+		}
 		if v.required(p+".pipeline", t.Pipeline) && !v.pipelines[t.Pipeline] {
 			v.addf(p+".pipeline", "%q is not a configured pipeline (have: %s)", t.Pipeline,
 				names(v.c.Pipelines, func(p Pipeline) string { return p.Name }))
@@ -537,6 +549,7 @@ const (
 	maxWaiting             = 1_000_000
 	maxAttempts            = 100
 	maxKeyBytes            = 1024
+	maxTenantWeight        = 1000
 )
 
 // within checks 1 ≤ n ≤ most.

@@ -27,6 +27,17 @@ func TestValidateRules(t *testing.T) {
 			"sink.file.path", "required"},
 		{"protocol unknown", func(c *Config) { c.Models[1].Protocol = "grpc" },
 			"models[1].protocol", `got "grpc", expected one of open-inference, vertex, tei`},
+		{"backfill source of another broker", func(c *Config) {
+			c.BackfillSource = Source{Type: "sqs", SQS: SQSSource{QueueURL: "https://sqs.eu-west-1.amazonaws.com/1/b", DeadLetterQueueURL: "https://sqs.eu-west-1.amazonaws.com/1/d", Pollers: 1, WaitTime: time.Second, VisibilityTimeout: time.Second, MaxExtension: time.Second}}
+		}, "backfill_source.type", `"sqs" differs from source.type "memory"`},
+		{"backfill source fields named by their path", func(c *Config) { c.BackfillSource = Source{Type: "file"} },
+			"backfill_source.file.path", "required"},
+		{"backfill share over one", func(c *Config) { s := 1.5; c.Worker.Lanes.BackfillMinShare = &s },
+			"worker.lanes.backfill_min_share", "1.5 is not a share between 0 and 1"},
+		{"run_id lane", func(c *Config) { c.Worker.Lanes.RunID = "bulk" },
+			"worker.lanes.run_id", `got "bulk", expected one of backfill, live`},
+		{"tenant weight bound", func(c *Config) { c.Tenants[0].Weight = 5000 },
+			"tenants[0].weight", "over the limit of 1000"},
 		{"log level", func(c *Config) { c.Log.Level = "verbose" },
 			"log.level", `got "verbose", expected one of debug, info, warn, error`},
 		{"log format", func(c *Config) { c.Log.Format = "xml" },

@@ -58,6 +58,13 @@ type Metrics struct {
 	// MessagesReleased counts messages cut off by shutdown and left for
 	// the source's Close to release for redelivery (no nack).
 	MessagesReleased prometheus.Counter
+	// MessagesDeferred counts messages handed back to the broker with a
+	// delay because a model they need is failing and their tenant already
+	// has its fill of jobs waiting for it (README, "Isolation").
+	MessagesDeferred *prometheus.CounterVec // model
+	// ModelWaiting is the number of jobs queued for a model, by lane
+	// (live, backfill), as of its latest batch.
+	ModelWaiting *prometheus.GaugeVec // model, lane
 	// MessageAge is publish → receive, where the source reports the
 	// publish time; BacklogAge is the latest such age, how far behind the
 	// broker's head this worker reads.
@@ -122,6 +129,12 @@ func New(reg prometheus.Registerer) *Metrics {
 			[]string{"model", "reason"}),
 		MessagesReleased: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "chorus_messages_released_total", Help: "Messages cut off by shutdown and released for redelivery without a nack."}),
+		MessagesDeferred: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chorus_messages_deferred_total", Help: "Messages handed back to the broker with a delay because a model they need is failing and their tenant's queue for it is full."},
+			[]string{"model"}),
+		ModelWaiting: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "chorus_model_waiting", Help: "Jobs queued for a model by lane (live, backfill), as of its latest batch."},
+			[]string{"model", "lane"}),
 		SettleFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "chorus_settle_failures_total", Help: "Ack, nack and dead-letter calls that failed after their retries, by op."},
 			[]string{"op"}),
@@ -135,7 +148,8 @@ func New(reg prometheus.Registerer) *Metrics {
 		reg.MustRegister(m.MessagesReceived, m.MessagesAcked, m.MessagesNacked, m.DeliveryAttempts,
 			m.Jobs, m.DeadLetters, m.InFlightMessages, m.InFlightJobs, m.BatchSize, m.BatchFill,
 			m.EndpointLatency, m.EndpointErrors, m.EndpointItems, m.ModelsFailed, m.SinkRows,
-			m.SinkLatency, m.JobLatency, m.EndpointSeconds, m.EndpointUp, m.ModelMisconfigured, m.SettleFailures, m.MessagesReleased, m.MessageAge, m.BacklogAge)
+			m.SinkLatency, m.JobLatency, m.EndpointSeconds, m.EndpointUp, m.ModelMisconfigured, m.SettleFailures, m.MessagesReleased,
+			m.MessagesDeferred, m.ModelWaiting, m.MessageAge, m.BacklogAge)
 	}
 	return m
 }
