@@ -11,12 +11,13 @@
 // added latency.
 //
 // Items wait in flows (a tenant's live work, a tenant's backfill), and a
-// batch is filled across flows rather than first come, first served: live
-// flows before backfill ones, with a minimum share for backfill so that it
-// cannot starve, and within a lane by deficit round robin with per-flow
-// weights. A tenant's backlog therefore delays another tenant's work by at
-// most its share of each batch, while a shared model still gets full
-// batches mixing tenants.
+// batch is filled across flows rather than first come, first served. Within
+// a lane, by deficit round robin with per-flow weights: a tenant's backlog
+// delays another tenant's work by at most its share of each batch, while a
+// shared model still gets full batches mixing tenants. Between lanes, live
+// goes first: a batch with live items carries only the backfill owed by a
+// minimum share (so that backfill cannot starve), and backfill gets whole
+// batches whenever no live item waits.
 package batcher
 
 import (
@@ -325,7 +326,8 @@ func (b *Batcher[T]) full(maxItems int) bool {
 }
 
 // take cuts the next batch of at most n items; b.mu is held. Live flows go
-// first; backfill gets what BackfillShare owes it, and whatever live leaves.
+// first; backfill gets what BackfillShare owes it, and whole batches while
+// no live item waits.
 func (b *Batcher[T]) take(n int) []T {
 	n = min(n, b.total)
 	batch := make([]T, 0, n)
@@ -356,10 +358,14 @@ func (b *Batcher[T]) take(n int) []T {
 	if owed > 0 {
 		stopped = b.pop(back, owed, fits, &batch)
 	}
+	before := len(batch)
 	if !stopped {
 		stopped = b.pop(live, n-len(batch), fits, &batch)
 	}
-	if !stopped {
+	// A batch carrying live items gets no more backfill than it is owed:
+	// topping it up would make live feedback pay a full batch's time for a
+	// backlog's sake. Backfill fills every batch live does not use.
+	if !stopped && len(batch) == before {
 		b.pop(back, n-len(batch), fits, &batch)
 	}
 	b.total -= len(batch)

@@ -88,11 +88,11 @@ func TestFairTake(t *testing.T) {
 			want:  []string{"La0 Lb0", "Lc0 La1", "Lb1 Lc1", "La2 Lb2", "Lc2"},
 		},
 		{
-			name:   "live first; backfill takes what live leaves",
+			name:   "live first, alone; backfill takes the batches live leaves",
 			policy: Policy{BackfillShare: 0},
 			queue:  func(b *Batcher[job]) { fillRun(b, backA, 5); fillRun(b, bb, 2) },
 			n:      4,
-			want:   []string{"Lb0 Lb1 Ba0 Ba1", "Ba2 Ba3 Ba4"},
+			want:   []string{"Lb0 Lb1", "Ba0 Ba1 Ba2 Ba3", "Ba4"},
 		},
 		{
 			name:   "backfill gets its minimum share while live waits",
@@ -100,6 +100,13 @@ func TestFairTake(t *testing.T) {
 			queue:  func(b *Batcher[job]) { fillRun(b, backA, 20); fillRun(b, bb, 20) },
 			n:      4,
 			want:   []string{"Ba0 Lb0 Lb1 Lb2", "Ba1 Lb3 Lb4 Lb5"},
+		},
+		{
+			name:   "a live trickle carries only the owed backfill",
+			policy: Policy{BackfillShare: 0.5},
+			queue:  func(b *Batcher[job]) { fillRun(b, backA, 20); fillRun(b, bb, 1) },
+			n:      4,
+			want:   []string{"Ba0 Ba1 Lb0", "Ba2 Ba3 Ba4 Ba5"},
 		},
 		{
 			name:   "a share below one item per batch accumulates",

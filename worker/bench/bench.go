@@ -44,6 +44,10 @@ type Options struct {
 	TrickleEvery time.Duration
 	// MemoryJobs is the backlog for the memory run.
 	MemoryJobs int
+	// IsoWarmup and IsoMeasure time the isolation runs (fairness, lanes,
+	// bad model); IsoBacklog is the backfill backlog in 100-job messages.
+	IsoWarmup, IsoMeasure time.Duration
+	IsoBacklog            int
 }
 
 func (o *Options) defaults() {
@@ -61,6 +65,15 @@ func (o *Options) defaults() {
 	}
 	if o.MemoryJobs == 0 {
 		o.MemoryJobs = 1_000_000
+	}
+	if o.IsoWarmup == 0 {
+		o.IsoWarmup = time.Second
+	}
+	if o.IsoMeasure == 0 {
+		o.IsoMeasure = 8 * time.Second
+	}
+	if o.IsoBacklog == 0 {
+		o.IsoBacklog = 1000
 	}
 	if o.TrickleEvery == 0 {
 		o.TrickleEvery = 50 * time.Millisecond

@@ -20,6 +20,7 @@ func TestRunSmall(t *testing.T) {
 	r, err := Run(ctx, Options{
 		Data: chorus.Data, OverheadJobs: 2000, CapacityJobs: 500, TrickleJobs: 5,
 		TrickleEvery: 10 * time.Millisecond, MemoryJobs: 5000,
+		IsoWarmup: 50 * time.Millisecond, IsoMeasure: 300 * time.Millisecond, IsoBacklog: 10,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -28,7 +29,7 @@ func TestRunSmall(t *testing.T) {
 		t.Fatalf("incomplete report: %+v", r)
 	}
 	md := r.Markdown()
-	for _, want := range []string{"(a) Worker overhead", "(b) Throughput", "(c) Added latency", "Start-up", "Memory"} {
+	for _, want := range []string{"(a) Worker overhead", "(b) Throughput", "(c) Added latency", "Start-up", "Memory", "Fairness between tenants", "Live feedback against a backfill", "One bad model"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q", want)
 		}

@@ -18,6 +18,9 @@ type Report struct {
 	Memory   *MemoryResult
 	Sink     *SinkResult
 	Decode   *DecodeResult
+	Fairness *FairnessResult
+	Lanes    *LanesResult
+	BadModel *BadModelResult
 }
 
 // Run measures every scenario in turn.
@@ -53,6 +56,18 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	fmt.Fprintf(o.Progress, "postgres sink throughput…\n")
 	if r.Sink, err = PostgresSink(ctx); err != nil {
 		return nil, fmt.Errorf("postgres sink: %w", err)
+	}
+	fmt.Fprintf(o.Progress, "fairness between tenants…\n")
+	if r.Fairness, err = Fairness(ctx, o); err != nil {
+		return nil, fmt.Errorf("fairness: %w", err)
+	}
+	fmt.Fprintf(o.Progress, "live feedback against a backfill…\n")
+	if r.Lanes, err = Lanes(ctx, o); err != nil {
+		return nil, fmt.Errorf("lanes: %w", err)
+	}
+	fmt.Fprintf(o.Progress, "one bad model…\n")
+	if r.BadModel, err = BadModel(ctx, o); err != nil {
+		return nil, fmt.Errorf("bad model: %w", err)
 	}
 	fmt.Fprintf(o.Progress, "trickle latency, %d jobs one every %s…\n", o.TrickleJobs, o.TrickleEvery)
 	if r.Trickle, err = Trickle(ctx, o); err != nil {
@@ -116,6 +131,15 @@ func (r *Report) Markdown() string {
 		fmt.Fprintf(&b, "| peak RSS of the process | %.0f MB | ≤ 256 MB (%s) |\n", float64(m.PeakRSS)/1e6, verdict(m.PeakRSS <= 256<<20))
 		fmt.Fprintf(&b, "| peak heap in use (sampled every 100 ms) | %.0f MB | |\n", float64(m.MaxHeap)/1e6)
 		fmt.Fprintf(&b, "| wall time | %s (%.0f jobs/s) | |\n\n", m.Wall.Round(time.Millisecond), float64(m.Jobs)/m.Wall.Seconds())
+	}
+	if r.Fairness != nil {
+		r.Fairness.markdown(&b)
+	}
+	if r.Lanes != nil {
+		r.Lanes.markdown(&b)
+	}
+	if r.BadModel != nil {
+		r.BadModel.markdown(&b)
 	}
 	if r.Decode != nil {
 		r.Decode.markdown(&b)
