@@ -122,10 +122,11 @@ func (r *modelRunner) behind(f batcher.Flow) bool {
 	return r.b.Waiting(f) >= r.cfg.Batch.MaxWaiting
 }
 
-func (r *modelRunner) close(ctx context.Context) {
-	if r.b != nil {
-		_ = r.b.Close(ctx)
+func (r *modelRunner) close(ctx context.Context) error {
+	if !r.started.Load() || r.b == nil {
+		return nil
 	}
+	return r.b.Close(ctx)
 }
 
 // send is the batcher's send function: one endpoint batch.

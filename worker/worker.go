@@ -317,17 +317,32 @@ func (w *Worker) Run(ctx context.Context) error {
 	stage := func() (context.Context, context.CancelFunc) {
 		return context.WithTimeout(context.WithoutCancel(ctx), closeBudget)
 	}
+	// The order is the data's: models, then the sink's queue (rows the
+	// models finished), then the completion stage (which may still ack: a
+	// dead letter parked, then its message acked), then the acks. A stage
+	// that cannot finish within the budget leaves its messages unacked, and
+	// the source's Close releases them: they are redelivered, not lost, so
+	// that is logged, not an error exit.
 	closeCtx, cancel := stage()
-	for _, r := range w.runners {
-		r.close(closeCtx)
+	var stageErrs []error
+	for mi, r := range w.runners {
+		if err := r.close(closeCtx); err != nil {
+			stageErrs = append(stageErrs, fmt.Errorf("model %s: %w", w.cfg.Models[mi].Name, err))
+		}
 	}
-	_ = w.sinkB.Close(closeCtx)
-	// Settling may still ack (a dead letter parked, then its message
-	// acked), so the completion stage closes before the ack batcher.
-	_ = w.settle.Close(closeCtx)
-	_ = w.ackB.Close(closeCtx)
+	for _, st := range []struct {
+		name  string
+		close func(context.Context) error
+	}{{"sink queue", w.sinkB.Close}, {"completion stage", w.settle.Close}, {"acks", w.ackB.Close}} {
+		if err := st.close(closeCtx); err != nil {
+			stageErrs = append(stageErrs, fmt.Errorf("%s: %w", st.name, err))
+		}
+	}
 	cancel()
 	abandon()
+	for _, err := range stageErrs {
+		w.log.Error().Err(err).Dur("budget", closeBudget).Msg("stage did not finish closing within its budget; its messages are released for redelivery")
+	}
 	var errs []error
 	srcCtx, cancel := stage()
 	// Both sources close at once, each within the one stage budget: a
