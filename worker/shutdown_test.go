@@ -10,8 +10,7 @@ import (
 	"github.com/chorusml/chorus/worker/modelserver"
 )
 
-// SIGTERM with a model stalled and its queue full: the blocked intake gives
-// up, the drain ends at drain_timeout, and what was not finished is
+// SIGTERM with a model stalled and its queue full: the drain ends at drain_timeout, and what was not finished is
 // released for redelivery (no nack, no dead letter, nothing lost); Run
 // returns without error. Readiness falls at once.
 func TestShutdownWithAStalledModel(t *testing.T) {
@@ -32,7 +31,7 @@ func TestShutdownWithAStalledModel(t *testing.T) {
 	const n = 60
 	h.publish(globexJobs(n)...)
 	h.start()
-	// Intake is blocked once the stalled model's queue is full.
+	// Wait until the stalled model holds work and intake has taken messages.
 	deadline := time.Now().Add(10 * time.Second)
 	for h.srv.Stats("topics").Requests == 0 || h.topic.Stats().Ready == n {
 		if time.Now().After(deadline) {

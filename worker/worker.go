@@ -4,10 +4,14 @@
 // to the sink in batches, and ack each message only when every job in it is
 // committed or dead-lettered with a reason.
 //
-// Every stage is bounded (source flow control, per-model waiting items and
-// batches in flight, sink rows waiting and writes in flight), and each stage
-// blocks the one before it when full, so a slow endpoint or sink stops the
-// pulling instead of growing memory.
+// Every stage is bounded: the source's flow control bounds the messages
+// held, and with them the jobs waiting for each model; batches in flight are
+// bounded per model, and rows waiting and writes in flight at the sink. A
+// model's queue never blocks intake (each is fair across tenants and lanes,
+// and a failing model's tenant is deferred once it fills its share), so one
+// model stalls only the jobs that need it; a full sink queue blocks the
+// models, and through the flow control the pulling, instead of growing
+// memory.
 package worker
 
 import (
