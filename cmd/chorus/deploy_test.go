@@ -38,6 +38,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/function"
+	"github.com/zclconf/go-cty/cty/function/stdlib"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/chorusml/chorus/sinks/bqsink"
@@ -528,6 +530,10 @@ func checkScaledObject(t *testing.T, u unit, so obj, configs map[string]*config.
 	if len(triggers) == 0 {
 		t.Fatal("no triggers")
 	}
+	// Every subscription or queue the worker reads, live and backfill, has
+	// a trigger, so that a backlog on either wakes the workers from zero.
+	srcs := configSources(cfg)
+	covered := map[string]bool{}
 	for _, tr := range triggers {
 		tm, _ := tr.(obj)
 		md := mp(tm, "metadata")
@@ -539,13 +545,15 @@ func checkScaledObject(t *testing.T, u unit, so obj, configs map[string]*config.
 		}
 		switch typ := str(tm, "type"); typ {
 		case "gcp-pubsub":
-			ps := cfg.Source.PubSub
-			if cfg.Source.Type != "pubsub" {
-				t.Errorf("gcp-pubsub trigger, but the worker's source is %s", cfg.Source.Type)
-			}
 			sub := str(md, "subscriptionName")
-			if sub != ps.Subscription && sub != "projects/"+ps.Project+"/subscriptions/"+ps.Subscription {
-				t.Errorf("subscriptionName %q is not the config's subscription %s/%s", sub, ps.Project, ps.Subscription)
+			i := slices.IndexFunc(srcs, func(s namedSource) bool {
+				ps := s.src.PubSub
+				return s.src.Type == "pubsub" && (sub == ps.Subscription || sub == "projects/"+ps.Project+"/subscriptions/"+ps.Subscription)
+			})
+			if i < 0 {
+				t.Errorf("gcp-pubsub subscriptionName %q is neither the config's source nor its backfill_source subscription (%v)", sub, srcs)
+			} else {
+				covered[srcs[i].field] = true
 			}
 			for _, k := range []string{"mode", "value", "activationValue"} {
 				if str(md, k) == "" {
@@ -553,15 +561,15 @@ func checkScaledObject(t *testing.T, u unit, so obj, configs map[string]*config.
 				}
 			}
 		case "aws-sqs-queue":
-			q := cfg.Source.SQS
-			if cfg.Source.Type != "sqs" {
-				t.Errorf("aws-sqs-queue trigger, but the worker's source is %s", cfg.Source.Type)
-			}
-			if got := str(md, "queueURL"); got != q.QueueURL {
-				t.Errorf("queueURL %q is not the config's queue_url %q", got, q.QueueURL)
-			}
-			if got := str(md, "awsRegion"); got != q.Region {
-				t.Errorf("awsRegion %q is not the config's region %q", got, q.Region)
+			got := str(md, "queueURL")
+			i := slices.IndexFunc(srcs, func(s namedSource) bool { return s.src.Type == "sqs" && s.src.SQS.QueueURL == got })
+			if i < 0 {
+				t.Errorf("aws-sqs-queue queueURL %q is neither the config's source nor its backfill_source queue_url (%v)", got, srcs)
+			} else {
+				covered[srcs[i].field] = true
+				if r := str(md, "awsRegion"); r != srcs[i].src.SQS.Region {
+					t.Errorf("awsRegion %q is not the config's %s region %q", r, srcs[i].field, srcs[i].src.SQS.Region)
+				}
 			}
 			for _, k := range []string{"queueLength", "activationQueueLength"} {
 				if str(md, k) == "" {
@@ -571,7 +579,43 @@ func checkScaledObject(t *testing.T, u unit, so obj, configs map[string]*config.
 		default:
 			t.Errorf("trigger type %q: expected gcp-pubsub or aws-sqs-queue", typ)
 		}
+		for _, k := range []string{"activationValue", "activationQueueLength"} {
+			if v := str(md, k); v != "" && v != "0" {
+				t.Errorf("metadata.%s %s: with minReplicaCount 0, a smaller backlog would wait in the broker with no worker", k, v)
+			}
+		}
 	}
+	for _, s := range srcs {
+		if (s.src.Type == "pubsub" || s.src.Type == "sqs") && !covered[s.field] {
+			t.Errorf("no trigger scales on the config's %s (%s): its backlog alone would not wake a worker", s.field, s.String())
+		}
+	}
+}
+
+// namedSource is one source a worker reads: source or backfill_source.
+type namedSource struct {
+	field string
+	src   config.Source
+}
+
+func (s namedSource) String() string {
+	switch s.src.Type {
+	case "pubsub":
+		return s.src.PubSub.Subscription
+	case "sqs":
+		return s.src.SQS.QueueURL
+	}
+	return s.src.Type
+}
+
+// configSources lists what cfg reads: its source, and its backfill_source
+// when it has one.
+func configSources(cfg *config.Config) []namedSource {
+	out := []namedSource{{"source", cfg.Source}}
+	if cfg.BackfillSource.Type != "" {
+		out = append(out, namedSource{"backfill_source", cfg.BackfillSource})
+	}
+	return out
 }
 
 // checkDockerfile checks the image's entry point and default command.
@@ -1221,13 +1265,16 @@ func isHistogram(c prometheus.Collector) bool {
 
 // ---------------------------------------------------------------------------
 // 5. Terraform: the table matches the sink's schema, the subscriptions and
-// the queue dead-letter, and the IAM grants what the worker needs.
+// the queues dead-letter, the live and backfill lanes the configs read are
+// the ones Terraform creates, and the IAM grants what the worker and the
+// backfill identity need.
 
 // tfModule is one Terraform root module (a directory of .tf files).
 type tfModule struct {
 	dir    string
 	blocks []*hclsyntax.Block
-	ctx    *hcl.EvalContext
+	ctx    *hcl.EvalContext // variables' defaults, path, locals, functions
+	insts  []tfInstance     // every resource and data instance, evaluated
 }
 
 func (m *tfModule) resources(typ string) []*hclsyntax.Block {
@@ -1262,6 +1309,10 @@ func TestDeployTerraform(t *testing.T) {
 			sqsConfigs = append(sqsConfigs, cfg)
 		}
 	}
+	if !slices.ContainsFunc(pubsubConfigs, func(c *config.Config) bool { return c.BackfillSource.Type == "pubsub" }) ||
+		!slices.ContainsFunc(sqsConfigs, func(c *config.Config) bool { return c.BackfillSource.Type == "sqs" }) {
+		t.Error("no Pub/Sub or no SQS config under deploy/ reads a backfill_source: the backfill lane is not deployed")
+	}
 	tests := []struct {
 		name  string
 		check func(t *testing.T)
@@ -1269,8 +1320,10 @@ func TestDeployTerraform(t *testing.T) {
 		{"bigquery table matches bqsink", func(t *testing.T) { checkBigQueryTable(t, gcp) }},
 		{"pubsub subscriptions dead-letter and back off", func(t *testing.T) { checkSubscriptions(t, gcp, pubsubConfigs) }},
 		{"pubsub service agent can dead-letter", func(t *testing.T) { checkServiceAgent(t, gcp) }},
-		{"sqs queue redrives to its DLQ", func(t *testing.T) { checkQueues(t, aws, sqsConfigs) }},
-		{"sqs worker policy", func(t *testing.T) { checkWorkerPolicy(t, aws) }},
+		{"pubsub live and backfill lanes", func(t *testing.T) { checkPubSubLanes(t, gcp, pubsubConfigs) }},
+		{"sqs queues redrive to their DLQ", func(t *testing.T) { checkQueues(t, aws, sqsConfigs) }},
+		{"sqs worker policy", func(t *testing.T) { checkWorkerPolicy(t, aws, sqsConfigs) }},
+		{"sqs backfill policy", func(t *testing.T) { checkBackfillPolicy(t, aws, sqsConfigs) }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, tc.check)
@@ -1303,12 +1356,14 @@ func loadTerraform(t *testing.T) map[string]*tfModule {
 	}
 	for _, m := range modules {
 		m.ctx = evalContext(m)
+		m.evalResources()
 	}
 	return modules
 }
 
 // evalContext gives expressions the variables' defaults, path.module, the
-// locals that evaluate from those, and file().
+// locals that evaluate from those, file() and the few other functions the
+// modules call.
 func evalContext(m *tfModule) *hcl.EvalContext {
 	vars := map[string]cty.Value{}
 	for _, b := range m.blocks {
@@ -1340,6 +1395,11 @@ func evalContext(m *tfModule) *hcl.EvalContext {
 					return cty.StringVal(string(b)), nil
 				},
 			}),
+			"jsonencode": stdlib.JSONEncodeFunc,
+			"concat":     stdlib.ConcatFunc,
+			"element":    stdlib.ElementFunc,
+			"split":      stdlib.SplitFunc,
+			"toset":      stdlib.MakeToFunc(cty.Set(cty.DynamicPseudoType)),
 		},
 	}
 	locals := map[string]cty.Value{}
@@ -1579,109 +1639,596 @@ func checkServiceAgent(t *testing.T, m *tfModule) {
 	}
 }
 
-func checkQueues(t *testing.T, m *tfModule, configs []*config.Config) {
-	queues := m.resources("aws_sqs_queue")
-	byName := map[string]*hclsyntax.Block{}
-	for _, q := range queues {
-		byName["aws_sqs_queue."+q.Labels[1]] = q
-	}
-	var jobs, dlq *hclsyntax.Block
-	for _, q := range queues {
-		rp := attr(q, "redrive_policy")
-		if rp == nil {
-			continue
-		}
-		jobs = q
-		for _, r := range refs(rp) {
-			if byName[r] != nil {
-				dlq = byName[r]
+// tfInstance is one instance of a resource or data block (one per for_each
+// key or count index), with the attributes that evaluate from the
+// variables' defaults, the locals and other instances. What the provider
+// computes (id, arn, url, member, ...) is a marker string naming the
+// instance, "ADDR.ATTR", so that a reference resolves to the instance it
+// names: aws_sqs_queue.jobs.arn evaluates to "aws_sqs_queue.jobs.arn".
+type tfInstance struct {
+	addr  string // aws_sqs_queue.jobs, google_pubsub_topic.stream["backfill"]
+	block *hclsyntax.Block
+	ctx   *hcl.EvalContext // the module's, with each or count, and the instances
+	attrs map[string]cty.Value
+}
+
+// computedAttrs get a marker when the block does not set them.
+var computedAttrs = []string{"id", "arn", "url", "name", "member", "email", "json", "number"}
+
+// evalResources expands and evaluates every resource and data block. A few
+// passes resolve references between instances (topic → subscription → IAM
+// member; queue → policy document → policy).
+func (m *tfModule) evalResources() {
+	var insts []tfInstance
+	for range 4 {
+		ctx := m.instanceContext(insts)
+		insts = nil
+		for _, b := range m.blocks {
+			if (b.Type == "resource" || b.Type == "data") && len(b.Labels) == 2 {
+				insts = append(insts, expandInstances(ctx, b)...)
 			}
 		}
-		call, ok := rp.(*hclsyntax.FunctionCallExpr)
-		if !ok || call.Name != "jsonencode" || len(call.Args) != 1 {
-			t.Fatalf("redrive_policy: want jsonencode({...})")
+	}
+	m.insts = insts
+}
+
+// instanceContext is m.ctx with every instance in insts as a reference
+// (TYPE.NAME, TYPE.NAME[KEY], data.TYPE.NAME), and the locals evaluated
+// again with them.
+func (m *tfModule) instanceContext(insts []tfInstance) *hcl.EvalContext {
+	type key struct{ mode, typ, name string }
+	values := map[key]map[string]cty.Value{} // block → instance suffix → instance
+	shape := map[key]string{}                // "", "for_each" or "count"
+	for _, b := range m.blocks {
+		if (b.Type == "resource" || b.Type == "data") && len(b.Labels) == 2 {
+			k := key{b.Type, b.Labels[0], b.Labels[1]}
+			values[k] = map[string]cty.Value{}
+			switch {
+			case attr(b, "for_each") != nil:
+				shape[k] = "for_each"
+			case attr(b, "count") != nil:
+				shape[k] = "count"
+			}
 		}
-		oc, ok := call.Args[0].(*hclsyntax.ObjectConsExpr)
-		if !ok {
-			t.Fatal("redrive_policy: want jsonencode of an object")
-		}
-		found := false
-		for _, it := range oc.Items {
-			if hcl.ExprAsKeyword(it.KeyExpr) == "maxReceiveCount" {
-				found = true
-				n, _ := tfEval(t, m.ctx, it.ValueExpr).AsBigFloat().Int64()
-				for _, c := range configs {
-					if int64(c.Worker.MaxDeliveryAttempts) > n {
-						t.Errorf("maxReceiveCount %d is below the config's worker.max_delivery_attempts %d", n, c.Worker.MaxDeliveryAttempts)
-					}
+	}
+	for _, in := range insts {
+		k := key{in.block.Type, in.block.Labels[0], in.block.Labels[1]}
+		values[k][instanceKey(in.addr)] = cty.ObjectVal(in.attrs)
+	}
+	resources := map[string]map[string]cty.Value{} // type → name → value
+	data := map[string]map[string]cty.Value{}
+	for k, vs := range values {
+		var v cty.Value
+		switch shape[k] {
+		case "for_each":
+			v = cty.ObjectVal(vs)
+		case "count":
+			var list []cty.Value
+			for i := range len(vs) {
+				if iv, ok := vs[strconv.Itoa(i)]; ok {
+					list = append(list, iv)
 				}
 			}
+			v = cty.EmptyTupleVal
+			if len(list) > 0 {
+				v = cty.TupleVal(list)
+			}
+		default:
+			var ok bool
+			if v, ok = vs[""]; !ok {
+				continue // did not evaluate
+			}
 		}
-		if !found {
-			t.Error("redrive_policy has no maxReceiveCount")
+		into := resources
+		if k.mode == "data" {
+			into = data
+		}
+		if into[k.typ] == nil {
+			into[k.typ] = map[string]cty.Value{}
+		}
+		into[k.typ][k.name] = v
+	}
+	ctx := &hcl.EvalContext{Variables: maps.Clone(m.ctx.Variables), Functions: m.ctx.Functions}
+	for typ, byName := range resources {
+		ctx.Variables[typ] = cty.ObjectVal(byName)
+	}
+	dataVals := map[string]cty.Value{}
+	for typ, byName := range data {
+		dataVals[typ] = cty.ObjectVal(byName)
+	}
+	ctx.Variables["data"] = cty.ObjectVal(dataVals)
+	locals := map[string]cty.Value{}
+	for _, b := range m.blocks {
+		if b.Type != "locals" {
+			continue
+		}
+		for name, a := range b.Body.Attributes {
+			if v, diags := a.Expr.Value(ctx); !diags.HasErrors() {
+				locals[name] = v
+			}
 		}
 	}
-	if jobs == nil || dlq == nil {
-		t.Fatal("no aws_sqs_queue with a redrive_policy to another aws_sqs_queue")
+	ctx.Variables["local"] = cty.ObjectVal(locals)
+	return ctx
+}
+
+// instanceKey is the for_each key or count index of an address, "" for
+// none.
+func instanceKey(addr string) string {
+	i := strings.Index(addr, "[")
+	if i < 0 {
+		return ""
 	}
-	allow := attr(dlq, "redrive_allow_policy") != nil
-	for _, b := range m.resources("aws_sqs_queue_redrive_allow_policy") {
-		if slices.Contains(refs(attr(b, "queue_url")), "aws_sqs_queue."+dlq.Labels[1]) {
-			allow = true
+	k := strings.TrimSuffix(addr[i+1:], "]")
+	if u, err := strconv.Unquote(k); err == nil {
+		return u
+	}
+	return k
+}
+
+// expandInstances evaluates block b once per instance in ctx. A block whose
+// for_each or count does not evaluate has no instances.
+func expandInstances(ctx *hcl.EvalContext, b *hclsyntax.Block) []tfInstance {
+	addr := b.Labels[0] + "." + b.Labels[1]
+	if b.Type == "data" {
+		addr = "data." + addr
+	}
+	type each struct {
+		suffix string
+		vars   map[string]cty.Value
+	}
+	var eachs []each
+	switch {
+	case attr(b, "for_each") != nil:
+		v, diags := attr(b, "for_each").Value(ctx)
+		if diags.HasErrors() || !v.IsWhollyKnown() || v.IsNull() || !v.CanIterateElements() {
+			return nil
+		}
+		set := v.Type().IsSetType()
+		for it := v.ElementIterator(); it.Next(); {
+			k, val := it.Element()
+			if set {
+				k = val
+			}
+			if k.Type() != cty.String {
+				return nil
+			}
+			eachs = append(eachs, each{fmt.Sprintf("[%q]", k.AsString()),
+				map[string]cty.Value{"each": cty.ObjectVal(map[string]cty.Value{"key": k, "value": val})}})
+		}
+	case attr(b, "count") != nil:
+		v, diags := attr(b, "count").Value(ctx)
+		if diags.HasErrors() || !v.IsKnown() || v.IsNull() || v.Type() != cty.Number {
+			return nil
+		}
+		n, _ := v.AsBigFloat().Int64()
+		for i := range n {
+			eachs = append(eachs, each{fmt.Sprintf("[%d]", i),
+				map[string]cty.Value{"count": cty.ObjectVal(map[string]cty.Value{"index": cty.NumberIntVal(i)})}})
+		}
+	default:
+		eachs = []each{{}}
+	}
+	var out []tfInstance
+	for _, e := range eachs {
+		ictx := ctx
+		if e.vars != nil {
+			ictx = ctx.NewChild()
+			ictx.Variables = e.vars
+		}
+		in := tfInstance{addr: addr + e.suffix, block: b, ctx: ictx, attrs: map[string]cty.Value{}}
+		for name, a := range b.Body.Attributes {
+			if name == "for_each" || name == "count" {
+				continue
+			}
+			if v, diags := a.Expr.Value(ictx); !diags.HasErrors() && v.IsWhollyKnown() {
+				in.attrs[name] = v
+			}
+		}
+		for _, c := range computedAttrs {
+			if _, ok := in.attrs[c]; !ok {
+				in.attrs[c] = cty.StringVal(in.addr + "." + c)
+			}
+		}
+		out = append(out, in)
+	}
+	return out
+}
+
+// instances returns the instances of resources (or data sources) of typ.
+func (m *tfModule) instances(typ string) []tfInstance {
+	var out []tfInstance
+	for _, in := range m.insts {
+		if in.block.Labels[0] == typ {
+			out = append(out, in)
 		}
 	}
-	if !allow {
-		t.Error("the dead-letter queue has no redrive_allow_policy")
+	return out
+}
+
+// s returns a string attribute ("" when unset or not a string).
+func (in tfInstance) s(name string) string {
+	v, ok := in.attrs[name]
+	if !ok || v.IsNull() || v.Type() != cty.String {
+		return ""
 	}
-	jobsName, dlqName := tfEval(t, m.ctx, attr(jobs, "name")).AsString(), tfEval(t, m.ctx, attr(dlq, "name")).AsString()
+	return v.AsString()
+}
+
+// nested evaluates an attribute of a nested block ("dead_letter_policy",
+// "max_delivery_attempts") in the instance's context, as text; ok is false
+// when the block or attribute is absent or does not evaluate.
+func (in tfInstance) nested(blockType, name string) (string, bool) {
+	b := in.block
+	if blockType != "" {
+		if b = block(in.block, blockType); b == nil {
+			return "", false
+		}
+	}
+	e := attr(b, name)
+	if e == nil {
+		return "", false
+	}
+	v, diags := e.Value(in.ctx)
+	if diags.HasErrors() || !v.IsWhollyKnown() {
+		return "", false
+	}
+	return ctyText(v), true
+}
+
+// ctyText writes a known value as text: strings as they are, numbers in
+// decimal, anything else as JSON.
+func ctyText(v cty.Value) string {
+	switch {
+	case v.IsNull():
+		return "null"
+	case v.Type() == cty.String:
+		return v.AsString()
+	case v.Type() == cty.Number:
+		return v.AsBigFloat().Text('f', -1)
+	case v.Type() == cty.Bool:
+		return strconv.FormatBool(v.True())
+	}
+	b, err := ctyjson.Marshal(v, v.Type())
+	if err != nil {
+		return v.GoString()
+	}
+	return string(b)
+}
+
+// settings evaluates the named attributes ("x" or "block.x") of an
+// instance, for comparing two instances that should agree.
+func (in tfInstance) settings(names ...string) map[string]string {
+	out := map[string]string{}
+	for _, n := range names {
+		blk, a, ok := strings.Cut(n, ".")
+		if !ok {
+			blk, a = "", n
+		}
+		if v, ok := in.nested(blk, a); ok {
+			out[n] = v
+		} else {
+			out[n] = "(unset)"
+		}
+	}
+	return out
+}
+
+// diffSettings names what differs between two settings maps.
+func diffSettings(a, b map[string]string) []string {
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(a)) {
+		if a[k] != b[k] {
+			out = append(out, fmt.Sprintf("%s %s vs %s", k, a[k], b[k]))
+		}
+	}
+	return out
+}
+
+// checkPubSubLanes: each config's live and backfill subscriptions are two
+// subscriptions on two topics with the same delivery settings and the same
+// grants; the worker may read both, the backfill identity may publish to
+// the backfill topic (and, by default, only there); every source
+// subscription Terraform creates is read by some config.
+func checkPubSubLanes(t *testing.T, m *tfModule, configs []*config.Config) {
+	subs := map[string]tfInstance{} // subscription name → instance
+	for _, in := range m.instances("google_pubsub_subscription") {
+		subs[in.s("name")] = in
+	}
+	topicName := map[string]string{} // id marker or name → topic name
+	for _, in := range m.instances("google_pubsub_topic") {
+		topicName[in.s("id")], topicName[in.s("name")] = in.s("name"), in.s("name")
+	}
+	grants := func(typ, on, role string) []string { // members granted role on the named topic or subscription
+		var out []string
+		for _, in := range m.instances(typ) {
+			target := in.s("subscription")
+			if typ == "google_pubsub_topic_iam_member" {
+				target = topicName[in.s("topic")]
+			}
+			if target == on && in.s("role") == role {
+				out = append(out, in.s("member"))
+			}
+		}
+		return out
+	}
+	const workerSA, backfillSA = "google_service_account.worker.member", "google_service_account.backfill.member"
+	same := []string{
+		"ack_deadline_seconds", "message_retention_duration", "enable_exactly_once_delivery", "enable_message_ordering",
+		"expiration_policy.ttl", "dead_letter_policy.dead_letter_topic", "dead_letter_policy.max_delivery_attempts",
+		"retry_policy.minimum_backoff", "retry_policy.maximum_backoff",
+	}
+	read := map[string]bool{}
+	liveTopics, backfillTopics := map[string]bool{}, map[string]bool{}
 	for _, c := range configs {
-		if !strings.HasSuffix(c.Source.SQS.QueueURL, "/"+jobsName) {
-			t.Errorf("a config reads %s, not the queue Terraform creates (%s)", c.Source.SQS.QueueURL, jobsName)
+		var live tfInstance
+		for _, s := range configSources(c) {
+			name := s.src.PubSub.Subscription
+			read[name] = true
+			in, ok := subs[name]
+			if !ok {
+				continue // checkSubscriptions says so
+			}
+			topic := topicName[in.s("topic")]
+			if topic == "" {
+				t.Errorf("subscription %s: its topic %q is not a google_pubsub_topic here", name, in.s("topic"))
+			}
+			members := grants("google_pubsub_subscription_iam_member", name, "roles/pubsub.subscriber")
+			if !slices.Contains(members, workerSA) {
+				t.Errorf("the worker service account cannot read %s's subscription %s (subscribers: %v)", s.field, name, members)
+			}
+			if !slices.ContainsFunc(members, func(mb string) bool { return strings.Contains(mb, "gcp-sa-pubsub") }) {
+				t.Errorf("the Pub/Sub service agent is not a subscriber on %s: it could not dead-letter from it", name)
+			}
+			if s.field == "source" {
+				live = in
+				liveTopics[topic] = true
+				continue
+			}
+			backfillTopics[topic] = true
+			if live.block == nil {
+				continue
+			}
+			if name == live.s("name") || topic == topicName[live.s("topic")] {
+				t.Errorf("backfill_source %s reads the live subscription or topic (%s): a backlog would queue in front of live feedback at the broker", name, live.s("name"))
+			}
+			if d := diffSettings(live.settings(same...), in.settings(same...)); len(d) > 0 {
+				t.Errorf("live subscription %s and backfill subscription %s differ: %v", live.s("name"), name, d)
+			}
 		}
-		if !strings.HasSuffix(c.Source.SQS.DeadLetterQueueURL, "/"+dlqName) {
-			t.Errorf("a config dead-letters to %s, not the queue Terraform creates (%s)", c.Source.SQS.DeadLetterQueueURL, dlqName)
+	}
+	for topic := range backfillTopics {
+		if members := grants("google_pubsub_topic_iam_member", topic, "roles/pubsub.publisher"); !slices.Contains(members, backfillSA) {
+			t.Errorf("the backfill service account cannot publish to the backfill topic %s (publishers: %v)", topic, members)
+		}
+	}
+	for topic := range liveTopics {
+		if backfillTopics[topic] {
+			continue
+		}
+		if members := grants("google_pubsub_topic_iam_member", topic, "roles/pubsub.publisher"); slices.Contains(members, backfillSA) {
+			t.Errorf("with the defaults, the backfill service account may publish to the live topic %s: backfills belong on the backfill topic (backfill_publish_to_jobs opts in)", topic)
+		}
+	}
+	for name, in := range subs {
+		if block(in.block, "dead_letter_policy") != nil && !read[name] {
+			t.Errorf("Terraform creates subscription %s, which no config under deploy/ reads as source or backfill_source", name)
 		}
 	}
 }
 
-// checkWorkerPolicy: what sources/awssqs calls. SQS authorises the batch
-// calls with the single-message actions.
-func checkWorkerPolicy(t *testing.T, m *tfModule) {
-	var doc *hclsyntax.Block
-	for _, b := range m.resources("aws_iam_policy_document") {
-		if b.Labels[1] == "worker" {
-			doc = b
+// sqsQueue is a queue with a redrive policy, and its dead-letter queue.
+type sqsQueue struct {
+	in, dlq         tfInstance
+	maxReceiveCount int64
+}
+
+// sourceQueues returns the queues with a redrive policy, by name.
+func sourceQueues(t *testing.T, m *tfModule) map[string]sqsQueue {
+	t.Helper()
+	byArn := map[string]tfInstance{}
+	for _, in := range m.instances("aws_sqs_queue") {
+		byArn[in.s("arn")] = in
+	}
+	out := map[string]sqsQueue{}
+	for _, in := range m.instances("aws_sqs_queue") {
+		if attr(in.block, "redrive_policy") == nil {
+			continue
+		}
+		var rp struct {
+			DeadLetterTargetArn string
+			MaxReceiveCount     json.Number
+		}
+		if err := json.Unmarshal([]byte(in.s("redrive_policy")), &rp); err != nil {
+			t.Errorf("%s: redrive_policy does not evaluate to JSON (want jsonencode({...})): %v", in.addr, err)
+			continue
+		}
+		dlq, ok := byArn[rp.DeadLetterTargetArn]
+		if !ok {
+			t.Errorf("%s: redrive_policy's deadLetterTargetArn %q is not an aws_sqs_queue here", in.addr, rp.DeadLetterTargetArn)
+			continue
+		}
+		n, err := rp.MaxReceiveCount.Int64()
+		if err != nil {
+			t.Errorf("%s: redrive_policy has no whole maxReceiveCount (%q)", in.addr, rp.MaxReceiveCount)
+		}
+		out[in.s("name")] = sqsQueue{in: in, dlq: dlq, maxReceiveCount: n}
+	}
+	return out
+}
+
+// queueName is the last path element of a queue URL.
+func queueName(url string) string { return url[strings.LastIndex(url, "/")+1:] }
+
+// checkQueues: every queue a config reads (source and backfill_source) has
+// a redrive policy to the dead-letter queue the config names, with a
+// maxReceiveCount at or above the worker's attempts; the dead-letter queue
+// admits it (redrive_allow_policy) and keeps messages longer than it does;
+// a config's live and backfill queues are two queues with the same
+// settings; every source queue Terraform creates is read by some config.
+func checkQueues(t *testing.T, m *tfModule, configs []*config.Config) {
+	queues := sourceQueues(t, m)
+	if len(queues) == 0 {
+		t.Fatal("no aws_sqs_queue with a redrive_policy to another aws_sqs_queue")
+	}
+	allowed := map[string][]string{} // DLQ id or arn marker → source queue arns it admits ("*": all)
+	parseAllow := func(dlqID, policy string) {
+		var p struct {
+			RedrivePermission string
+			SourceQueueArns   []string
+		}
+		if err := json.Unmarshal([]byte(policy), &p); err != nil {
+			t.Errorf("redrive_allow_policy of %s is not JSON: %v", dlqID, err)
+			return
+		}
+		if p.RedrivePermission == "allowAll" {
+			p.SourceQueueArns = append(p.SourceQueueArns, "*")
+		}
+		allowed[dlqID] = append(allowed[dlqID], p.SourceQueueArns...)
+	}
+	for _, in := range m.instances("aws_sqs_queue") {
+		if attr(in.block, "redrive_allow_policy") != nil {
+			parseAllow(in.s("id"), in.s("redrive_allow_policy"))
+		}
+	}
+	for _, in := range m.instances("aws_sqs_queue_redrive_allow_policy") {
+		parseAllow(in.s("queue_url"), in.s("redrive_allow_policy"))
+	}
+	for name, q := range queues {
+		if a := allowed[q.dlq.s("id")]; !slices.Contains(a, q.in.s("arn")) && !slices.Contains(a, "*") {
+			t.Errorf("the dead-letter queue %s has no redrive_allow_policy admitting %s (admits %v)", q.dlq.s("name"), name, a)
+		}
+		if src, dlq := retention(q.in), retention(q.dlq); dlq <= src {
+			t.Errorf("the dead-letter queue %s keeps messages %ds, not longer than %s (%ds): SQS counts a dead letter's age from its first enqueue", q.dlq.s("name"), dlq, name, src)
+		}
+	}
+	same := []string{"visibility_timeout_seconds", "message_retention_seconds", "receive_wait_time_seconds", "sqs_managed_sse_enabled", "fifo_queue", "redrive_policy"}
+	read := map[string]bool{}
+	for _, c := range configs {
+		var live *sqsQueue
+		for _, s := range configSources(c) {
+			name := queueName(s.src.SQS.QueueURL)
+			read[name] = true
+			q, ok := queues[name]
+			if !ok {
+				t.Errorf("a config's %s reads %s, not a queue with a redrive policy that Terraform creates (%v)", s.field, s.src.SQS.QueueURL, slices.Sorted(maps.Keys(queues)))
+				continue
+			}
+			if got := queueName(s.src.SQS.DeadLetterQueueURL); got != q.dlq.s("name") {
+				t.Errorf("a config's %s dead-letters to %s, but %s redrives to %s", s.field, s.src.SQS.DeadLetterQueueURL, name, q.dlq.s("name"))
+			}
+			if int64(c.Worker.MaxDeliveryAttempts) > q.maxReceiveCount {
+				t.Errorf("%s: maxReceiveCount %d is below the config's worker.max_delivery_attempts %d: SQS would dead-letter first, without a reason", name, q.maxReceiveCount, c.Worker.MaxDeliveryAttempts)
+			}
+			if s.field == "source" {
+				live = &q
+				continue
+			}
+			if live == nil {
+				continue
+			}
+			if name == live.in.s("name") {
+				t.Errorf("backfill_source reads the live queue %s: a backlog would queue in front of live feedback", name)
+			}
+			if d := diffSettings(live.in.settings(same...), q.in.settings(same...)); len(d) > 0 {
+				t.Errorf("live queue %s and backfill queue %s differ: %v", live.in.s("name"), name, d)
+			}
+		}
+	}
+	for name := range queues {
+		if !read[name] {
+			t.Errorf("Terraform creates queue %s, which no config under deploy/ reads as source or backfill_source", name)
+		}
+	}
+}
+
+// retention is a queue's message_retention_seconds, SQS's default 4 days
+// when unset.
+func retention(in tfInstance) int {
+	if v, ok := in.nested("", "message_retention_seconds"); ok {
+		n, _ := strconv.Atoi(v)
+		return n
+	}
+	return 345600
+}
+
+// policyGrants evaluates a data "aws_iam_policy_document": action → the
+// resources (arn markers) its statements grant it on.
+func policyGrants(t *testing.T, m *tfModule, name string) map[string][]string {
+	t.Helper()
+	var doc *tfInstance
+	for _, in := range m.instances("aws_iam_policy_document") {
+		if in.block.Type == "data" && in.block.Labels[1] == name {
+			doc = &in
 		}
 	}
 	if doc == nil {
-		t.Fatal(`no data "aws_iam_policy_document" "worker"`)
+		t.Fatalf(`no data "aws_iam_policy_document" %q`, name)
 	}
-	granted := map[string][]string{} // action → resources it is granted on
-	for _, st := range doc.Body.Blocks {
+	granted := map[string][]string{}
+	for _, st := range doc.block.Body.Blocks {
 		if st.Type != "statement" {
 			continue
 		}
-		for _, a := range evalStrings(t, m.ctx, attr(st, "actions")) {
-			granted[a] = append(granted[a], refs(attr(st, "resources"))...)
+		if e := attr(st, "effect"); e != nil && tfEval(t, doc.ctx, e).AsString() != "Allow" {
+			continue
+		}
+		resources := evalStrings(t, doc.ctx, attr(st, "resources"))
+		for _, a := range evalStrings(t, doc.ctx, attr(st, "actions")) {
+			granted[a] = append(granted[a], resources...)
 		}
 	}
-	var jobs, dlq string
-	for _, q := range m.resources("aws_sqs_queue") {
-		if rp := attr(q, "redrive_policy"); rp != nil {
-			jobs = "aws_sqs_queue." + q.Labels[1]
-			for _, r := range refs(rp) {
-				if strings.HasPrefix(r, "aws_sqs_queue.") {
-					dlq = r
+	return granted
+}
+
+// checkWorkerPolicy: what sources/awssqs calls, on every queue a config
+// reads and its dead-letter queue. SQS authorises the batch calls with the
+// single-message actions.
+func checkWorkerPolicy(t *testing.T, m *tfModule, configs []*config.Config) {
+	granted := policyGrants(t, m, "worker")
+	queues := sourceQueues(t, m)
+	for _, c := range configs {
+		for _, s := range configSources(c) {
+			q, ok := queues[queueName(s.src.SQS.QueueURL)]
+			if !ok {
+				continue // checkQueues says so
+			}
+			for _, want := range []struct{ action, on string }{
+				{"sqs:ReceiveMessage", q.in.s("arn")}, {"sqs:DeleteMessage", q.in.s("arn")},
+				{"sqs:ChangeMessageVisibility", q.in.s("arn")}, {"sqs:GetQueueAttributes", q.in.s("arn")},
+				{"sqs:SendMessage", q.dlq.s("arn")},
+			} {
+				if !slices.Contains(granted[want.action], want.on) {
+					t.Errorf("the worker policy does not grant %s on %s (%s; has %v)", want.action, want.on, s.field, granted)
 				}
 			}
 		}
 	}
-	for _, want := range []struct{ action, on string }{
-		{"sqs:ReceiveMessage", jobs}, {"sqs:DeleteMessage", jobs}, {"sqs:ChangeMessageVisibility", jobs},
-		{"sqs:GetQueueAttributes", jobs}, {"sqs:SendMessage", dlq},
-	} {
-		if !slices.Contains(granted[want.action], want.on) {
-			t.Errorf("the worker policy does not grant %s on %s (has %v)", want.action, want.on, granted)
+}
+
+// checkBackfillPolicy: `chorus backfill` may send to every backfill queue
+// a config reads and, with the defaults, to no live queue.
+func checkBackfillPolicy(t *testing.T, m *tfModule, configs []*config.Config) {
+	granted := policyGrants(t, m, "backfill")
+	queues := sourceQueues(t, m)
+	backfill := map[string]bool{}
+	for _, c := range configs {
+		if c.BackfillSource.Type != "sqs" {
+			continue
+		}
+		q, ok := queues[queueName(c.BackfillSource.SQS.QueueURL)]
+		if !ok {
+			continue
+		}
+		backfill[q.in.s("arn")] = true
+		if !slices.Contains(granted["sqs:SendMessage"], q.in.s("arn")) {
+			t.Errorf("the backfill policy does not grant sqs:SendMessage on the backfill queue %s (has %v)", q.in.s("name"), granted)
+		}
+	}
+	for _, c := range configs {
+		q, ok := queues[queueName(c.Source.SQS.QueueURL)]
+		if ok && !backfill[q.in.s("arn")] && slices.Contains(granted["sqs:SendMessage"], q.in.s("arn")) {
+			t.Errorf("with the defaults, the backfill policy may send to the live queue %s: backfills belong on the backfill queue (backfill_publish_to_jobs opts in)", q.in.s("name"))
 		}
 	}
 }

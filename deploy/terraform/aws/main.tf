@@ -1,5 +1,6 @@
-# Chorus on AWS: the jobs queue with a redrive policy to its dead-letter
-# queue, and least-privilege IAM for the worker and for backfill operators.
+# Chorus on AWS: the jobs (live) and backfill queues, each with a redrive
+# policy to the one dead-letter queue, and least-privilege IAM for the
+# worker and for backfill operators.
 
 locals {
   oidc_issuer = var.eks_oidc_provider_arn == "" ? "" : element(split("oidc-provider/", var.eks_oidc_provider_arn), 1)
@@ -7,9 +8,13 @@ locals {
 
 # --- SQS -------------------------------------------------------------------
 
-# Both kinds of dead letter land here: bad input the worker sends with
-# reason message attributes (source.sqs.dead_letter_queue_url), and
-# messages the redrive policy moves after max_receive_count receives.
+# Both kinds of dead letter of both lanes land here: bad input the worker
+# sends with reason message attributes (source.sqs.dead_letter_queue_url
+# and backfill_source.sqs.dead_letter_queue_url), and messages the redrive
+# policies move after max_receive_count receives. One queue: one place to
+# look (`chorus dlq`), one alarm; a backfill's dead letters are told apart
+# by their run_id attribute, and SQS's own redrive (StartMessageMoveTask
+# without a destination) returns each message to the queue it came from.
 resource "aws_sqs_queue" "dead_letters" {
   name                      = "${var.name}-dead-letters"
   message_retention_seconds = var.dead_letter_retention_seconds
@@ -30,13 +35,32 @@ resource "aws_sqs_queue" "jobs" {
   })
 }
 
-# Only the jobs queue may redrive into the dead-letter queue.
+# Backfills (`chorus backfill --sqs-queue-url`), read by the same workers as
+# backfill_source and served after live work: a backlog here never stands in
+# front of live feedback on the jobs queue. Same settings as the jobs
+# queue. Keep its retention below the dead-letter queue's: SQS counts a
+# dead letter's age from when it was first sent, not from the move, so only
+# a longer DLQ retention keeps it there for days.
+resource "aws_sqs_queue" "backfill" {
+  name                       = "${var.name}-backfill"
+  visibility_timeout_seconds = var.visibility_timeout_seconds
+  message_retention_seconds  = var.message_retention_seconds
+  receive_wait_time_seconds  = 20
+  sqs_managed_sse_enabled    = true
+
+  redrive_policy = jsonencode({
+    deadLetterTargetArn = aws_sqs_queue.dead_letters.arn
+    maxReceiveCount     = var.max_receive_count
+  })
+}
+
+# Only the jobs and backfill queues may redrive into the dead-letter queue.
 resource "aws_sqs_queue_redrive_allow_policy" "dead_letters" {
   queue_url = aws_sqs_queue.dead_letters.id
 
   redrive_allow_policy = jsonencode({
     redrivePermission = "byQueue"
-    sourceQueueArns   = [aws_sqs_queue.jobs.arn]
+    sourceQueueArns   = [aws_sqs_queue.jobs.arn, aws_sqs_queue.backfill.arn]
   })
 }
 
@@ -54,7 +78,7 @@ data "aws_iam_policy_document" "worker" {
       "sqs:ChangeMessageVisibility",
       "sqs:GetQueueAttributes",
     ]
-    resources = [aws_sqs_queue.jobs.arn]
+    resources = [aws_sqs_queue.jobs.arn, aws_sqs_queue.backfill.arn]
   }
 
   statement {
@@ -66,22 +90,25 @@ data "aws_iam_policy_document" "worker" {
 
 resource "aws_iam_policy" "worker" {
   name        = "${var.name}-worker"
-  description = "Chorus worker: consume the jobs queue, dead-letter to its DLQ."
+  description = "Chorus worker: consume the jobs and backfill queues, dead-letter to their DLQ."
   policy      = data.aws_iam_policy_document.worker.json
 }
 
-# Backfill operators (`chorus backfill`) send jobs; nothing else.
+# Backfill operators (`chorus backfill`) send jobs; nothing else. Only to
+# the backfill queue unless backfill_publish_to_jobs is set: a backfill on
+# the jobs queue is still served as backfill by the workers (it carries a
+# run_id), but it queues in front of live feedback in SQS.
 data "aws_iam_policy_document" "backfill" {
   statement {
-    sid       = "PublishJobs"
+    sid       = "PublishBackfill"
     actions   = ["sqs:SendMessage", "sqs:GetQueueAttributes"]
-    resources = [aws_sqs_queue.jobs.arn]
+    resources = concat([aws_sqs_queue.backfill.arn], var.backfill_publish_to_jobs ? [aws_sqs_queue.jobs.arn] : [])
   }
 }
 
 resource "aws_iam_policy" "backfill" {
   name        = "${var.name}-backfill"
-  description = "Chorus backfill: send jobs to the jobs queue."
+  description = "Chorus backfill: send jobs to the backfill queue."
   policy      = data.aws_iam_policy_document.backfill.json
 }
 

@@ -1,10 +1,15 @@
 output "jobs_queue_url" {
-  description = "The config's source.sqs.queue_url (and the KEDA trigger's queueURL)."
+  description = "The config's source.sqs.queue_url (and the KEDA live trigger's queueURL): the live lane."
   value       = aws_sqs_queue.jobs.url
 }
 
+output "backfill_queue_url" {
+  description = "The config's backfill_source.sqs.queue_url, the KEDA backfill trigger's queueURL, and `chorus backfill --sqs-queue-url`."
+  value       = aws_sqs_queue.backfill.url
+}
+
 output "dead_letter_queue_url" {
-  description = "The config's source.sqs.dead_letter_queue_url."
+  description = "The config's source.sqs.dead_letter_queue_url and backfill_source.sqs.dead_letter_queue_url."
   value       = aws_sqs_queue.dead_letters.url
 }
 

@@ -23,7 +23,7 @@ variable "visibility_timeout_seconds" {
 }
 
 variable "message_retention_seconds" {
-  description = "How long the jobs queue keeps a message (4 days)."
+  description = "How long the jobs and backfill queues keep a message (4 days). Keep it below dead_letter_retention_seconds: SQS counts a dead letter's age from its first enqueue."
   type        = number
   default     = 345600
 }
@@ -56,4 +56,10 @@ variable "keda_operator_role_arn" {
   description = "IAM role of the KEDA operator. With TriggerAuthentication identityOwner: workload, KEDA assumes the worker role to read the queue length; this lets it. Empty: no such trust."
   type        = string
   default     = ""
+}
+
+variable "backfill_publish_to_jobs" {
+  description = "Also let the backfill policy send to the jobs queue. Off: backfills can only go to the backfill queue, where they never queue in front of live feedback."
+  type        = bool
+  default     = false
 }

@@ -11,9 +11,14 @@ locals {
   # on behalf of the subscription; it needs its own grants (below).
   pubsub_service_agent = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
 
-  # Live traffic (the jobs subscription, read by the GKE deployment or the
-  # Cloud Run service) and backfills (read by the nightly Cloud Run job),
-  # kept apart so that a backfill never delays live feedback.
+  # The two lanes. Live feedback goes to the jobs topic; backfills
+  # (`chorus backfill`) go to the backfill topic. Every worker reads the
+  # jobs subscription as its source and the backfill subscription as its
+  # backfill_source (the GKE Deployment, the Cloud Run service; the nightly
+  # Cloud Run job reads only the backfill one), and serves live work first.
+  # Two subscriptions keep a backlog from standing in front of live feedback
+  # at the broker, before any worker sees it. Both get the same ack
+  # deadline, retention, retry and dead-letter policy, and the same IAM.
   streams = {
     jobs     = "${var.name}-jobs"
     backfill = "${var.name}-backfill"
@@ -60,8 +65,9 @@ resource "google_pubsub_subscription" "stream" {
   }
 }
 
-# Dead letters are kept for inspection and replay (pull them, fix, publish
-# them back to the jobs topic).
+# Dead letters of both lanes are kept here for inspection and replay
+# (`chorus dlq`; a replayed backfill message keeps its run_id attribute, so
+# the workers serve it as backfill again).
 resource "google_pubsub_subscription" "dead_letters" {
   name                       = "${var.name}-dead-letters"
   topic                      = google_pubsub_topic.dead_letters.id
@@ -183,14 +189,17 @@ resource "google_secret_manager_secret_iam_member" "worker_config" {
   member    = google_service_account.worker.member
 }
 
-# Backfill operators (`chorus backfill`) publish jobs; nothing else.
+# Backfill operators (`chorus backfill`) publish jobs; nothing else. Only to
+# the backfill topic unless backfill_publish_to_jobs is set: a backfill on
+# the jobs topic is still served as backfill by the workers (it carries a
+# run_id), but it queues in front of live feedback at the broker.
 resource "google_service_account" "backfill" {
   account_id   = "${var.name}-backfill"
   display_name = "Chorus backfill operator"
 }
 
 resource "google_pubsub_topic_iam_member" "backfill" {
-  for_each = local.streams
+  for_each = { for k, v in local.streams : k => v if k == "backfill" || var.backfill_publish_to_jobs }
   topic    = google_pubsub_topic.stream[each.key].name
   role     = "roles/pubsub.publisher"
   member   = google_service_account.backfill.member

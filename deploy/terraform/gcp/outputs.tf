@@ -1,15 +1,25 @@
 output "jobs_topic" {
-  description = "Topic producers (and `chorus backfill` for live re-scoring) publish jobs to."
+  description = "Topic producers publish live feedback to (the live lane)."
   value       = google_pubsub_topic.stream["jobs"].id
 }
 
 output "backfill_topic" {
-  description = "Topic for backfills, drained by the nightly Cloud Run job."
+  description = "Topic `chorus backfill` publishes to (--pubsub-topic): the backfill lane."
   value       = google_pubsub_topic.stream["backfill"].id
 }
 
+output "jobs_subscription" {
+  description = "The configs' source.pubsub.subscription (and the KEDA live trigger's subscriptionName)."
+  value       = google_pubsub_subscription.stream["jobs"].name
+}
+
+output "backfill_subscription" {
+  description = "The configs' backfill_source.pubsub.subscription (the KEDA backfill trigger's, and the Cloud Run job's source)."
+  value       = google_pubsub_subscription.stream["backfill"].name
+}
+
 output "subscriptions" {
-  description = "Subscription per stream: the configs' source.pubsub.subscription."
+  description = "Subscription per stream (jobs, backfill)."
   value       = { for k, s in google_pubsub_subscription.stream : k => s.name }
 }
 

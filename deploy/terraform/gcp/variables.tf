@@ -110,3 +110,9 @@ variable "keda_service_account" {
   type        = string
   default     = "keda-operator"
 }
+
+variable "backfill_publish_to_jobs" {
+  description = "Also let the chorus-backfill service account publish to the jobs topic. Off: backfills can only go to the backfill topic, where they never queue in front of live feedback."
+  type        = bool
+  default     = false
+}
