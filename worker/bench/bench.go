@@ -25,6 +25,7 @@ import (
 	"github.com/chorusml/chorus/worker"
 	"github.com/chorusml/chorus/worker/config"
 	"github.com/chorusml/chorus/worker/job"
+	"github.com/chorusml/chorus/worker/metrics"
 	"github.com/chorusml/chorus/worker/modelserver"
 	"github.com/chorusml/chorus/worker/refmodel"
 )
@@ -130,11 +131,16 @@ var _ sinks.Sink = (*countingSink)(nil)
 
 // runWorker runs a worker over topic until every message is acked.
 func runWorker(ctx context.Context, cfg *config.Config, topic *memsource.Topic, sink sinks.Sink, clients worker.ClientFactory, total int) (time.Duration, error) {
+	return runWorkerMetrics(ctx, cfg, topic, sink, clients, total, nil)
+}
+
+// runWorkerMetrics is runWorker with the worker's metrics (nil: its own).
+func runWorkerMetrics(ctx context.Context, cfg *config.Config, topic *memsource.Topic, sink sinks.Sink, clients worker.ClientFactory, total int, m *metrics.Metrics) (time.Duration, error) {
 	src := memsource.NewSource(topic, sources.FlowControl{
 		MaxOutstandingMessages: cfg.Worker.MaxOutstandingMessages,
 		MaxOutstandingBytes:    cfg.Worker.MaxOutstandingBytes,
 	})
-	w, err := worker.New(worker.Options{Config: cfg, Source: src, Sink: sink, Clients: clients, Logger: zerolog.Nop()})
+	w, err := worker.New(worker.Options{Config: cfg, Source: src, Sink: sink, Clients: clients, Logger: zerolog.Nop(), Metrics: m})
 	if err != nil {
 		return 0, err
 	}

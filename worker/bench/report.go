@@ -131,6 +131,14 @@ func (r *Report) Markdown() string {
 		fmt.Fprintf(&b, "| peak RSS of the process | %.0f MB | ≤ 256 MB (%s) |\n", float64(m.PeakRSS)/1e6, verdict(m.PeakRSS <= 256<<20))
 		fmt.Fprintf(&b, "| peak heap in use (sampled every 100 ms) | %.0f MB | |\n", float64(m.MaxHeap)/1e6)
 		fmt.Fprintf(&b, "| wall time | %s (%.0f jobs/s) | |\n\n", m.Wall.Round(time.Millisecond), float64(m.Jobs)/m.Wall.Seconds())
+		if s := m.Slow; s != nil {
+			fmt.Fprintf(&b, "Behind a slow model: %d jobs packed %d per message, the shared topic model answering each batch after %s (slower than intake), so its queue fills as far as flow control lets it. Model queues never block intake; the 1,000 outstanding messages bound them.\n\n", s.Jobs, s.PerMessage, s.BatchDelay)
+			b.WriteString("| figure | value |\n|---|---:|\n")
+			fmt.Fprintf(&b, "| most jobs queued for the slow model (sampled) | %d (bound: 1,000 messages × %d jobs) |\n", s.MaxWaiting, s.PerMessage)
+			fmt.Fprintf(&b, "| peak heap in use (sampled every 100 ms; garbage not yet collected included) | %.0f MB |\n", float64(s.MaxHeap)/1e6)
+			fmt.Fprintf(&b, "| peak RSS of the process, both runs | %.0f MB |\n", float64(s.PeakRSS)/1e6)
+			fmt.Fprintf(&b, "| wall time | %s (%.0f jobs/s) |\n\n", s.Wall.Round(time.Millisecond), float64(s.Jobs)/s.Wall.Seconds())
+		}
 	}
 	if r.Fairness != nil {
 		r.Fairness.markdown(&b)

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
 
 	"github.com/chorusml/chorus/sources/memsource"
@@ -17,6 +18,7 @@ import (
 	"github.com/chorusml/chorus/worker/endpoint"
 	"github.com/chorusml/chorus/worker/endpoint/instant"
 	"github.com/chorusml/chorus/worker/job"
+	"github.com/chorusml/chorus/worker/metrics"
 	"github.com/chorusml/chorus/worker/modelserver"
 	"github.com/chorusml/chorus/worker/refmodel"
 )
@@ -358,24 +360,87 @@ type MemoryResult struct {
 	Wall    time.Duration
 	PeakRSS int64
 	MaxHeap uint64
+	// Slow is the same backlog packed 100 jobs per message with the shared
+	// topic model slower than intake, so that jobs pile up in its queue as
+	// far as flow control lets them.
+	Slow *SlowMemory
+}
+
+// SlowMemory is the backlog run behind a slow model.
+type SlowMemory struct {
+	Jobs, PerMessage int
+	BatchDelay       time.Duration
+	Wall             time.Duration
+	MaxHeap          uint64
+	PeakRSS          int64 // of the process, after both runs
+	MaxWaiting       int   // most jobs seen queued for the slow model
+}
+
+// slowClient answers after a fixed delay per batch.
+type slowClient struct {
+	endpoint.Client
+	delay time.Duration
+}
+
+func (c slowClient) Predict(ctx context.Context, texts []string) (*endpoint.Result, error) {
+	select {
+	case <-time.After(c.delay):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return c.Client.Predict(ctx, texts)
 }
 
 // Memory runs a backlog of n single-job messages through the worker with
-// instant endpoints. The backlog lives in the broker: here a publisher
-// feeds the in-memory topic, which holds at most 10,000 messages, as
-// Pub/Sub or SQS would hold the rest. What is measured is the worker's
-// memory, bounded by its in-flight limits whatever the backlog.
+// instant endpoints, then n/4 jobs packed 100 per message behind a slow
+// model. The backlog lives in the broker: here a publisher feeds the
+// in-memory topic, which holds at most 10,000 messages, as Pub/Sub or SQS
+// would hold the rest. What is measured is the worker's memory, bounded by
+// its flow control whatever the backlog: model queues never block intake,
+// so flow control is what bounds them.
 func Memory(ctx context.Context, n int) (*MemoryResult, error) {
-	cfg, err := parseConfig(memWorker + strings.ReplaceAll(demoModels, "ADDR", "127.0.0.1:1"))
-	if err != nil {
+	r := &MemoryResult{Jobs: n}
+	var err error
+	if r.Wall, r.MaxHeap, _, err = memoryRun(ctx, n, 1, nil); err != nil {
 		return nil, err
 	}
-	topic := memsource.NewTopic(memsource.TopicOptions{MaxBacklog: 10_000})
+	r.PeakRSS = maxRSS()
+	// A quarter of the backlog is enough to fill the slow model's queue to
+	// its bound and keep it there for most of the run.
+	const per = 100
+	slow := &SlowMemory{Jobs: max(n/4/per, 1) * per, PerMessage: per, BatchDelay: 20 * time.Millisecond}
+	factory := func(m config.Model) (endpoint.Client, error) {
+		c, err := instant.Factory(m)
+		if err == nil && m.Name == "topics" {
+			c = slowClient{Client: c, delay: slow.BatchDelay}
+		}
+		return c, err
+	}
+	if slow.Wall, slow.MaxHeap, slow.MaxWaiting, err = memoryRun(ctx, slow.Jobs/per, per, factory); err != nil {
+		return nil, err
+	}
+	slow.PeakRSS = maxRSS()
+	r.Slow = slow
+	return r, nil
+}
+
+// memoryRun runs msgs messages of per jobs, sampling the heap and the
+// topic model's queue every 100 ms.
+func memoryRun(ctx context.Context, msgs, per int, clients worker.ClientFactory) (time.Duration, uint64, int, error) {
+	cfg, err := parseConfig(memWorker + strings.ReplaceAll(demoModels, "ADDR", "127.0.0.1:1"))
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	if clients == nil {
+		clients = instant.Factory
+	}
+	// The broker's share of the process: at most 10,000 jobs waiting in it.
+	topic := memsource.NewTopic(memsource.TopicOptions{MaxBacklog: max(10_000/per, 2*cfg.Worker.MaxOutstandingMessages)})
 	pubErr := make(chan error, 1)
 	go func() {
-		const chunk = 1000
-		for i := 0; i < n; i += chunk {
-			batch := messages(min(chunk, n-i))
+		chunk := max(1000/per, 1)
+		for i := 0; i < msgs; i += chunk {
+			batch := packed(min(chunk, msgs-i), per)
 			if err := topic.Publish(ctx, batch...); err != nil {
 				pubErr <- err
 				return
@@ -383,7 +448,9 @@ func Memory(ctx context.Context, n int) (*MemoryResult, error) {
 		}
 		pubErr <- nil
 	}()
+	m := metrics.New(nil)
 	var maxHeap uint64
+	var maxWaiting int
 	stopSample := make(chan struct{})
 	sampled := make(chan struct{})
 	go func() {
@@ -397,16 +464,41 @@ func Memory(ctx context.Context, n int) (*MemoryResult, error) {
 			}
 			runtime.ReadMemStats(&ms)
 			maxHeap = max(maxHeap, ms.HeapInuse)
+			maxWaiting = max(maxWaiting, int(testutil.ToFloat64(m.ModelWaiting.WithLabelValues("topics", "live"))))
 		}
 	}()
-	wall, err := runWorker(ctx, cfg, topic, &countingSink{}, instant.Factory, n)
+	wall, err := runWorkerMetrics(ctx, cfg, topic, &countingSink{}, clients, msgs, m)
 	close(stopSample)
 	<-sampled
 	if err != nil {
-		return nil, err
+		return 0, 0, 0, err
 	}
 	if err := <-pubErr; err != nil {
-		return nil, err
+		return 0, 0, 0, err
 	}
-	return &MemoryResult{Jobs: n, Wall: wall, PeakRSS: maxRSS(), MaxHeap: maxHeap}, nil
+	return wall, maxHeap, maxWaiting, nil
+}
+
+// packed builds n messages of per jobs each over three tenants.
+func packed(n, per int) []memsource.Message {
+	if per == 1 {
+		return messages(n)
+	}
+	tenants := []string{"acme", "globex", "initech"}
+	out := make([]memsource.Message, n)
+	var b strings.Builder
+	for i := range out {
+		b.Reset()
+		b.WriteByte('[')
+		t := tenants[i%3]
+		for j := range per {
+			if j > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, `{"response_id":"%s-%07d-%03d","tenant":"%s","text":%q}`, t, i, j, t, benchTexts[(i+j)%len(benchTexts)])
+		}
+		b.WriteByte(']')
+		out[i] = memsource.Message{Body: []byte(b.String())}
+	}
+	return out
 }
