@@ -1,5 +1,5 @@
 // Package endpoint defines how the worker calls a model endpoint. Protocol
-// adapters (open-inference, vertex, tei) live in subpackages and turn a
+// adapters (open-inference, vertex, tei, openai) live in subpackages and turn a
 // batch of texts into per-instance scores in the model's configured label
 // order; package call runs them with retry, splitting and bisection.
 package endpoint
@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync/atomic"
 	"time"
 )
 
@@ -150,4 +151,73 @@ type Spec struct {
 	// Warn receives conditions worth one log line (e.g. labels dropped).
 	// Each distinct condition is reported once. May be nil.
 	Warn func(msg string)
+}
+
+// TriesError bounds how many requests in all an error's batch gets, below
+// the model's retry policy. A generative model's unusable answer (invalid
+// JSON, an unknown tag, a wrong count) is worth one more try, since sampling
+// or another replica may answer well, but not the whole policy: every try is
+// billed by the token, and at temperature 0 with a seed the same prompt tends
+// to come back the same. It is wrapped inside the classified error.
+type TriesError struct {
+	Max int
+	Err error
+}
+
+func (e *TriesError) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("at most %d tries", e.Max)
+	}
+	return e.Err.Error()
+}
+
+func (e *TriesError) Unwrap() error { return e.Err }
+
+// MaxTries returns the bound on tries an error carries.
+func MaxTries(err error) (int, bool) {
+	var te *TriesError
+	if errors.As(err, &te) && te.Max > 0 {
+		return te.Max, true
+	}
+	return 0, false
+}
+
+// Usage is what one request cost, for endpoints billed by the token.
+type Usage struct {
+	PromptTokens     int64
+	CompletionTokens int64
+}
+
+// UsageMeter adds up the usage the requests made under one context report,
+// retries and splits included: the caller knows whose batch it is (the
+// tenants), the adapter only what the server billed. Safe for concurrent
+// use; the zero value is ready.
+type UsageMeter struct {
+	prompt, completion atomic.Int64
+}
+
+// Add records one request's usage.
+func (m *UsageMeter) Add(u Usage) {
+	m.prompt.Add(u.PromptTokens)
+	m.completion.Add(u.CompletionTokens)
+}
+
+// Total is the usage recorded so far.
+func (m *UsageMeter) Total() Usage {
+	return Usage{PromptTokens: m.prompt.Load(), CompletionTokens: m.completion.Load()}
+}
+
+type usageKey struct{}
+
+// WithUsageMeter returns a context under which ReportUsage adds to m.
+func WithUsageMeter(ctx context.Context, m *UsageMeter) context.Context {
+	return context.WithValue(ctx, usageKey{}, m)
+}
+
+// ReportUsage adds u to the context's meter; without one it does nothing,
+// so an adapter reports whether or not anyone counts.
+func ReportUsage(ctx context.Context, u Usage) {
+	if m, ok := ctx.Value(usageKey{}).(*UsageMeter); ok && m != nil {
+		m.Add(u)
+	}
 }

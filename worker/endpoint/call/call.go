@@ -137,6 +137,11 @@ func (r *Runner) predict(ctx context.Context, texts []string, out []Outcome, spe
 		return
 	}
 	var res *endpoint.Result
+	// bounded counts the errors that carry their own bound on tries
+	// (endpoint.TriesError); capped is the one that spent it, handed back
+	// as it was once retry.Do has stopped on it.
+	var bounded int
+	var capped error
 	err := retry.Do(ctx, r.Policy, r.Breaker, func(ctx context.Context) error {
 		start := time.Now()
 		var err error
@@ -153,8 +158,19 @@ func (r *Runner) predict(ctx context.Context, texts []string, out []Outcome, spe
 		if r.Observe != nil {
 			r.Observe(len(texts), d, err)
 		}
+		if limit, ok := endpoint.MaxTries(err); ok && errkind.IsRetryable(err) {
+			if bounded++; bounded >= limit {
+				capped = err
+				return errkind.New(errkind.Permanent, errkind.ReasonOf(err), err)
+			}
+		}
 		return err
 	}, r.Notify)
+	if capped != nil && err != nil {
+		// Still retryable for the job: a later delivery, in another
+		// batch, may be answered well.
+		err = capped
+	}
 	if err == nil {
 		r.Sizer.ok(len(texts))
 		r.mu.Lock()

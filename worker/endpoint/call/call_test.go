@@ -242,3 +242,31 @@ func TestMisconfiguredIsNotRetried(t *testing.T) {
 		t.Errorf("%v, want misconfigured", out[0].Err)
 	}
 }
+
+// An error that bounds its own tries (a generative model's unusable
+// answer) is retried that often and no more, and reaches the job still
+// retryable; other errors keep the whole policy.
+func TestTriesErrorBoundsRetries(t *testing.T) {
+	policy := retry.Policy{MaxAttempts: 5, Initial: time.Millisecond, Max: time.Millisecond}
+	bad := func([]string) error {
+		return &errkind.Error{Kind: errkind.Retryable, Reason: endpoint.ReasonBadResponse,
+			Err: &endpoint.TriesError{Max: 2, Err: errors.New("unknown tag")}}
+	}
+	f := &fakeClient{rule: bad}
+	r := &Runner{Client: f, Policy: policy}
+	out := make([]Outcome, 2)
+	r.Predict(context.Background(), texts(2), out)
+	if n := len(f.sizes); n != 2 {
+		t.Errorf("%d requests, want 2 (one retry)", n)
+	}
+	if errkind.KindOf(out[0].Err) != errkind.Retryable || errkind.ReasonOf(out[0].Err) != endpoint.ReasonBadResponse {
+		t.Errorf("outcome %v is %v %q, want retryable bad_response", out[0].Err, errkind.KindOf(out[0].Err), errkind.ReasonOf(out[0].Err))
+	}
+
+	f = &fakeClient{rule: func([]string) error { return errkind.Errorf(errkind.Retryable, endpoint.ReasonServerError, "503") }}
+	r = &Runner{Client: f, Policy: policy}
+	r.Predict(context.Background(), texts(2), out)
+	if n := len(f.sizes); n != 5 {
+		t.Errorf("%d requests for a 503, want the policy's 5", n)
+	}
+}
