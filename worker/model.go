@@ -11,6 +11,7 @@ import (
 
 	"github.com/chorusml/chorus/worker/batcher"
 	"github.com/chorusml/chorus/worker/config"
+	"github.com/chorusml/chorus/worker/endpoint"
 	"github.com/chorusml/chorus/worker/endpoint/call"
 	"github.com/chorusml/chorus/worker/errkind"
 	"github.com/chorusml/chorus/worker/retry"
@@ -146,6 +147,10 @@ func (r *modelRunner) send(ctx context.Context, batch []item) {
 // do without the model get the error now and are written partial.
 func (r *modelRunner) predict(ctx context.Context, batch []item) {
 	all := batch
+	// Tokens an LLM endpoint bills for this batch, retries included, go
+	// to its tenants (llm_tokens.go).
+	var usage endpoint.UsageMeter
+	ctx = endpoint.WithUsageMeter(ctx, &usage)
 	var spent time.Duration
 	texts := make([]string, len(batch))
 	for i, it := range batch {
@@ -188,6 +193,7 @@ func (r *modelRunner) predict(ctx context.Context, batch []item) {
 		}
 	}
 	r.chargeTenants(all, spent)
+	r.chargeTokens(all, usage.Total())
 }
 
 // deliver hands one outcome to its job.

@@ -19,6 +19,7 @@ const (
 	ProtocolOpenInference = "open-inference"
 	ProtocolVertex        = "vertex"
 	ProtocolTEI           = "tei"
+	ProtocolOpenAI        = "openai"
 )
 
 // Clients resolves every model's credentials and TLS now, so a missing
@@ -64,7 +65,9 @@ func newClient(m config.Model, a config.Access, transport func(http.RoundTripper
 		return vertexClient(m, spec)
 	case ProtocolTEI:
 		return teiClient(m, spec)
+	case ProtocolOpenAI:
+		return openAIClient(m, spec)
 	default:
-		return nil, fmt.Errorf("models: %s: protocol %q is not one of %s, %s, %s", m.Name, m.Protocol, ProtocolOpenInference, ProtocolVertex, ProtocolTEI)
+		return nil, fmt.Errorf("models: %s: protocol %q is not one of %s, %s, %s, %s", m.Name, m.Protocol, ProtocolOpenInference, ProtocolVertex, ProtocolTEI, ProtocolOpenAI)
 	}
 }

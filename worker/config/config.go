@@ -209,7 +209,7 @@ type Model struct {
 	Name       string `yaml:"name"`
 	RemoteName string `yaml:"remote_name"` // default Name
 	Version    string `yaml:"version"`     // pin a version, where the protocol can
-	// Protocol is one of: open-inference, vertex, tei.
+	// Protocol is one of: open-inference, vertex, tei, openai.
 	Protocol string `yaml:"protocol"`
 	// URL is the server's base URL (vertex: the full ":predict" URL may be
 	// given). Userinfo in it is sent as basic auth and never printed.
@@ -225,6 +225,7 @@ type Model struct {
 	OpenInference OpenInference `yaml:"open_inference"`
 	Vertex        Vertex        `yaml:"vertex"`
 	TEI           TEI           `yaml:"tei"`
+	OpenAI        OpenAI        `yaml:"openai"`
 	// Tenants lists the tenants this model serves; empty means all.
 	Tenants     []string      `yaml:"tenants"`
 	Batch       ModelBatch    `yaml:"batch"`

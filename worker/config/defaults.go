@@ -129,6 +129,8 @@ func (c *Config) ApplyDefaults() {
 			m.Vertex.applyDefaults(m)
 		case "tei":
 			m.TEI.applyDefaults(m)
+		case "openai":
+			m.OpenAI.applyDefaults(m)
 		}
 	}
 

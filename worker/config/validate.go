@@ -209,7 +209,7 @@ func (v *validator) checkModel(i int, m *Model) {
 			v.addf(p+".name", "duplicate model name %q (also models[%d])", m.Name, first)
 		}
 	}
-	v.enum(p+".protocol", m.Protocol, []string{"open-inference", "vertex", "tei"})
+	v.enum(p+".protocol", m.Protocol, []string{"open-inference", "vertex", "tei", "openai"})
 	if v.required(p+".url", m.URL) {
 		if u, err := url.Parse(m.URL); err != nil {
 			v.addf(p+".url", "not a URL")
@@ -253,6 +253,7 @@ func (v *validator) checkModel(i int, m *Model) {
 		{"open-inference", "open_inference", !m.OpenInference.isZero()},
 		{"vertex", "vertex", !m.Vertex.isZero()},
 		{"tei", "tei", !m.TEI.isZero()},
+		{"openai", "openai", !m.OpenAI.isZero()},
 	}
 	for _, b := range blocks {
 		if b.set && m.Protocol != b.protocol {
@@ -266,6 +267,8 @@ func (v *validator) checkModel(i int, m *Model) {
 		m.Vertex.check(v, p+".vertex", m)
 	case "tei":
 		m.TEI.check(v, p+".tei", m)
+	case "openai":
+		m.OpenAI.check(v, p+".openai", m)
 	}
 }
 

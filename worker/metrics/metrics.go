@@ -70,7 +70,18 @@ type Metrics struct {
 	// broker's head this worker reads.
 	MessageAge prometheus.Histogram
 	BacklogAge prometheus.Gauge
+	// LLMTokens is the prompt and completion tokens an LLM endpoint
+	// (protocol openai) billed, split between the tenants of each batch by
+	// their share of its items, as EndpointSeconds is: what each tenant's
+	// zero-shot tags cost.
+	LLMTokens *prometheus.CounterVec // model, tenant, kind (prompt, completion)
 }
+
+// Token kinds (label "kind" of chorus_llm_tokens_total).
+const (
+	TokensPrompt     = "prompt"
+	TokensCompletion = "completion"
+)
 
 // New creates the collectors and registers them on reg (nil: not registered).
 func New(reg prometheus.Registerer) *Metrics {
@@ -143,6 +154,9 @@ func New(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.01, 4, 12)}), // 10ms … ~12h
 		BacklogAge: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "chorus_backlog_age_seconds", Help: "Publish age of the latest message received: how far behind the head of the queue the worker reads."}),
+		LLMTokens: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chorus_llm_tokens_total", Help: "Tokens an LLM endpoint billed (kind: prompt, completion), attributed to each tenant by its share of the batch's items."},
+			[]string{"model", "tenant", "kind"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.MessagesReceived, m.MessagesAcked, m.MessagesNacked, m.DeliveryAttempts,
@@ -150,6 +164,7 @@ func New(reg prometheus.Registerer) *Metrics {
 			m.EndpointLatency, m.EndpointErrors, m.EndpointItems, m.ModelsFailed, m.SinkRows,
 			m.SinkLatency, m.JobLatency, m.EndpointSeconds, m.EndpointUp, m.ModelMisconfigured, m.SettleFailures, m.MessagesReleased,
 			m.MessagesDeferred, m.ModelWaiting, m.MessageAge, m.BacklogAge)
+		reg.MustRegister(m.LLMTokens)
 	}
 	return m
 }

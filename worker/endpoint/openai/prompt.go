@@ -52,13 +52,6 @@ type PromptData struct {
 	Labels []PromptLabel
 }
 
-// CheckPrompt parses and runs a prompt template on example data, so that
-// config validation can report a bad one by its field.
-func CheckPrompt(tmpl string) error {
-	_, err := systemPrompt(Options{Task: TaskTags, Prompt: tmpl}, []string{"example"})
-	return err
-}
-
 func systemPrompt(o Options, labels []string) (string, error) {
 	text, rules := defaultTagsPrompt, tagsRules
 	if o.Task == TaskSentiment {
