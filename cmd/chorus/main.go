@@ -23,7 +23,7 @@ const usage = `chorus scores customer-feedback text with model endpoints.
 Usage:
   chorus demo [--out DIR]                  score the embedded demo feedback end to end
   chorus run --config FILE                 run the worker (SIGTERM drains and exits)
-  chorus models serve [--addr ADDR] ...    serve the reference models (open-inference, vertex, tei)
+  chorus models serve [--addr ADDR] ...    serve the reference models (open-inference, vertex, tei, openai)
   chorus models eval                       print the reference models' held-out accuracy
   chorus config validate FILE              check a config file and exit
   chorus migrate --config FILE             create or upgrade the sink's tables

@@ -59,6 +59,7 @@ func modelsServeCmd(ctx context.Context, args []string, stderr io.Writer) error 
 		fmt.Fprintf(stderr, "    open-inference  POST %s/v2/models/%s/infer\n", base, m.Name())
 		fmt.Fprintf(stderr, "    vertex          POST %s/v1/models/%s:predict\n", base, m.Name())
 		fmt.Fprintf(stderr, "    tei             POST %s/tei/%s/predict\n", base, m.Name())
+		fmt.Fprintf(stderr, "    openai          POST %s/v1/chat/completions  (model %q)\n", base, m.Name())
 	}
 	return srv.Serve(ctx, ln)
 }

@@ -1,6 +1,6 @@
 // Package modelserver is the reference model server behind `chorus models
-// serve`: it serves refmodel classifiers over the three protocols the
-// worker speaks (open-inference, vertex, tei), can emulate the cost and
+// serve`: it serves refmodel classifiers over the protocols the
+// worker speaks (open-inference, vertex, tei, openai), can emulate the cost and
 // concurrency of a GPU endpoint for benchmarks, and can inject faults for
 // tests.
 //
@@ -16,6 +16,7 @@
 //	POST /v1/projects/{p}/locations/{l}/endpoints/{name}:predict
 //	POST /tei/{name}/predict                       text-embeddings-inference
 //	GET  /tei/{name}/info, /tei/{name}/health
+//	POST /v1/chat/completions                      OpenAI-compatible, "model": {name}
 //
 // A version in the path must be the model's version, else 404. Each
 // protocol answers in a dialect (Options.Dialects): the tensor names,
@@ -170,6 +171,7 @@ func New(models []refmodel.Model, opts Options) *Server {
 	s.routeOpenInference()
 	s.routeVertex()
 	s.routeTEI()
+	s.routeOpenAI()
 	return s
 }
 
