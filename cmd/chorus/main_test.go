@@ -37,7 +37,7 @@ func TestDispatch(t *testing.T) {
 		{"no command", nil, 2, "Usage:"},
 		{"unknown command", []string{"frobnicate"}, 2, "unknown command"},
 		{"validate example", []string{"config", "validate", "../../deploy/examples/file-worker.yaml"}, 0, "ok (2 models"},
-		{"validate demo", []string{"config", "validate", "../../deploy/examples/demo.yaml"}, 0, "ok (4 models"},
+		{"validate demo", []string{"config", "validate", "../../deploy/examples/demo.yaml"}, 0, "ok (5 models"},
 		{"validate bad", []string{"config", "validate", bad}, 2, `source.type: got "kafka"`},
 		{"run without config", []string{"run"}, 2, "--config"},
 		{"models without verb", []string{"models"}, 2, "serve"},

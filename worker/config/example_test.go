@@ -26,6 +26,7 @@ func ExampleLoad() {
 	// sentiment-nb open-inference 64 10s
 	// topics open-inference 64 10s
 	// acme-topics tei 64 10s
+	// hooli-llm-tags openai 64 10s
 }
 
 func ExampleParse_errors() {

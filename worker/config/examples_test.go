@@ -43,14 +43,14 @@ func TestDemoExample(t *testing.T) {
 	for _, m := range c.Models {
 		protocols[m.Name] = m.Protocol
 	}
-	want := map[string]string{"sentiment-vader": "vertex", "sentiment-nb": "open-inference", "topics": "open-inference", "acme-topics": "tei"}
+	want := map[string]string{"sentiment-vader": "vertex", "sentiment-nb": "open-inference", "topics": "open-inference", "acme-topics": "tei", "hooli-llm-tags": "openai"}
 	if !equal(protocols, want) {
 		t.Errorf("models: got %v, want %v", protocols, want)
 	}
 	if len(c.Pipelines) != 1 || c.Pipelines[0].Name != "default" || c.Pipelines[0].Version != "2026-11-25.1" || c.Pipelines[0].Quorum != 2 {
 		t.Errorf("pipeline: %+v", c.Pipelines)
 	}
-	if len(c.Tenants) != 3 {
+	if len(c.Tenants) != 4 {
 		t.Errorf("tenants: %+v", c.Tenants)
 	}
 }

@@ -89,9 +89,18 @@ func (b *broker) source(ctx context.Context, fc sources.FlowControl) (sources.So
 
 // publish puts every line of the demo feedback on the topic.
 func (b *broker) publish(data fs.FS) (int, error) {
-	f, err := data.Open(FeedbackPath)
+	for _, path := range []string{FeedbackPath, LLMFeedbackPath} {
+		if err := b.publishFile(data, path); err != nil {
+			return 0, err
+		}
+	}
+	return len(b.published), nil
+}
+
+func (b *broker) publishFile(data fs.FS, path string) error {
+	f, err := data.Open(path)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -104,7 +113,7 @@ func (b *broker) publish(data fs.FS) (int, error) {
 		id := b.srv.Publish(b.topic(demoTopic), bytes.Clone(line), map[string]string{"run_id": RunID})
 		b.published[id] = true
 	}
-	return len(b.published), sc.Err()
+	return sc.Err()
 }
 
 // progress counts demo messages acked.

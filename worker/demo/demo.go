@@ -33,6 +33,10 @@ import (
 // FeedbackPath is the demo input inside Options.Data.
 const FeedbackPath = "testdata/demo/feedback.jsonl"
 
+// LLMFeedbackPath is the feedback of hooli, the tenant whose tags come
+// from an LLM (protocol openai), published after FeedbackPath.
+const LLMFeedbackPath = "testdata/demo/llm-feedback.jsonl"
+
 // RunID tags every demo message, as a backfill would.
 const RunID = "demo"
 

@@ -58,14 +58,20 @@ func TestDemo(t *testing.T) {
 	if err := sc.Err(); err != nil {
 		t.Fatal(err)
 	}
-	wantTenants := map[string]int{"acme": 953, "globex": 818, "initech": 705}
+	// hooli's 40 are testdata/demo/llm-feedback.jsonl, tagged by the LLM.
+	wantTenants := map[string]int{"acme": 953, "globex": 818, "initech": 705, "hooli": 40}
 	for tenant, n := range wantTenants {
 		if perTenant[tenant] != n {
 			t.Errorf("tenant %s: %d results, want %d", tenant, perTenant[tenant], n)
 		}
 	}
-	if len(seen) != 2476 || sum.Committed != 2476 {
-		t.Errorf("%d results (summary %d), want 2476", len(seen), sum.Committed)
+	if len(seen) != 2516 || sum.Committed != 2516 {
+		t.Errorf("%d results (summary %d), want 2516", len(seen), sum.Committed)
+	}
+	// The LLM's token cost is charged to hooli, and only to hooli.
+	if len(sum.LLMTokens) != 1 || sum.LLMTokens[0].Tenant != "hooli" || sum.LLMTokens[0].Model != "hooli-llm-tags" ||
+		sum.LLMTokens[0].Prompt <= 0 || sum.LLMTokens[0].Completion <= 0 {
+		t.Errorf("LLM tokens %+v, want hooli's prompt and completion tokens", sum.LLMTokens)
 	}
 	wantReasons := map[string]int{"malformed_json": 9, "empty_message": 2, "missing_field": 9, "empty_text": 4, "text_too_long": 2, "unknown_tenant": 10}
 	for reason, n := range wantReasons {
@@ -80,7 +86,7 @@ func TestDemo(t *testing.T) {
 	if n := bytes.Count(dl, []byte("\n")); n != 36 {
 		t.Errorf("dead-letters.jsonl has %d lines, want 36", n)
 	}
-	for _, want := range []string{"Scored 2476 jobs", "acme-topics", "unknown_tenant", "Dead letters by reason"} {
+	for _, want := range []string{"Scored 2516 jobs", "acme-topics", "hooli-llm-tags", "LLM tokens billed", "unknown_tenant", "Dead letters by reason"} {
 		if !strings.Contains(printed.String(), want) {
 			t.Errorf("summary lacks %q:\n%s", want, printed.String())
 		}

@@ -27,7 +27,18 @@ type Summary struct {
 	Models       []ModelStats   `json:"models"`
 	Tenants      []TenantStats  `json:"tenants"`
 	DeadReasons  map[string]int `json:"dead_letters_by_reason"`
-	OutDir       string         `json:"out_dir"`
+	// LLMTokens is what each tenant's LLM tags cost, from
+	// chorus_llm_tokens_total.
+	LLMTokens []TokenStats `json:"llm_tokens"`
+	OutDir    string       `json:"out_dir"`
+}
+
+// TokenStats is the tokens one LLM model billed for one tenant.
+type TokenStats struct {
+	Model      string  `json:"model"`
+	Tenant     string  `json:"tenant"`
+	Prompt     float64 `json:"prompt_tokens"`
+	Completion float64 `json:"completion_tokens"`
 }
 
 // ModelStats is one model's share of the work.
@@ -101,7 +112,48 @@ func summarize(g prometheus.Gatherer, cfg *config.Config, results []job.Result, 
 	for _, d := range dead {
 		s.DeadReasons[d.Attributes[sources.AttrErrorClass]]++
 	}
+	s.LLMTokens = llmTokens(mfs)
 	return s, nil
+}
+
+// llmTokens reads chorus_llm_tokens_total by model and tenant.
+func llmTokens(mfs []*dto.MetricFamily) []TokenStats {
+	type key struct{ model, tenant string }
+	by := map[key]*TokenStats{}
+	for _, mf := range mfs {
+		if mf.GetName() != "chorus_llm_tokens_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			l := map[string]string{}
+			for _, p := range m.GetLabel() {
+				l[p.GetName()] = p.GetValue()
+			}
+			k := key{l["model"], l["tenant"]}
+			ts := by[k]
+			if ts == nil {
+				ts = &TokenStats{Model: k.model, Tenant: k.tenant}
+				by[k] = ts
+			}
+			switch l["kind"] {
+			case "prompt":
+				ts.Prompt += m.GetCounter().GetValue()
+			case "completion":
+				ts.Completion += m.GetCounter().GetValue()
+			}
+		}
+	}
+	out := make([]TokenStats, 0, len(by))
+	for _, ts := range by {
+		out = append(out, *ts)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Model != out[j].Model {
+			return out[i].Model < out[j].Model
+		}
+		return out[i].Tenant < out[j].Tenant
+	})
+	return out
 }
 
 // histogram finds the histogram of family name with label model=model.
@@ -148,6 +200,16 @@ func (s *Summary) Print(w io.Writer) {
 			t.Sentiment["positive"], t.Sentiment["neutral"], t.Sentiment["negative"], topTags(t.Tags, 5))
 	}
 	tw.Flush()
+
+	if len(s.LLMTokens) > 0 {
+		fmt.Fprintln(w, "\nLLM tokens billed (chorus_llm_tokens_total):")
+		tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "model\ttenant\tprompt\tcompletion\t")
+		for _, t := range s.LLMTokens {
+			fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.0f\t\n", t.Model, t.Tenant, t.Prompt, t.Completion)
+		}
+		tw.Flush()
+	}
 
 	fmt.Fprintln(w, "\nDead letters by reason:")
 	reasons := make([]string, 0, len(s.DeadReasons))
