@@ -131,8 +131,6 @@ func (c *Config) ApplyDefaults() {
 			m.TEI.applyDefaults(m)
 		case "openai":
 			m.OpenAI.applyDefaults(m)
-		case "sagemaker":
-			m.SageMaker.applyDefaults(m)
 		}
 	}
 
