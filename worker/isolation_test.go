@@ -60,6 +60,17 @@ func prefix(p string) func(string) bool {
 	return func(k string) bool { return len(k) >= len(p) && k[:len(p)] == p }
 }
 
+// rowsOf counts the rows committed for tenant.
+func rowsOf(h *harness, tenant string) int {
+	n := 0
+	for _, r := range h.sink.Rows() {
+		if r.Tenant == tenant {
+			n++
+		}
+	}
+	return n
+}
+
 func tenantJobs(tenant string, n int) []string {
 	bodies := make([]string, n)
 	for i := range bodies {
@@ -173,15 +184,7 @@ func TestStalledModelHoldsOnlyItsTenant(t *testing.T) {
 	h.publish(tenantJobs("acme", 100)...)
 	h.publish(tenantJobs("globex", 100)...)
 	h.start()
-	waitFor(t, h, "globex scored", func() bool {
-		n := 0
-		for _, r := range h.sink.Rows() {
-			if r.Tenant == "globex" {
-				n++
-			}
-		}
-		return n == 100
-	})
+	waitFor(t, h, "globex scored", func() bool { return rowsOf(h, "globex") == 100 })
 	if err := h.stop(); err != nil {
 		t.Errorf("Run = %v", err)
 	}
@@ -228,15 +231,7 @@ func TestFailingModelDefersItsTenant(t *testing.T) {
 	h.publish(tenantJobs("acme", 100)...)
 	h.publish(tenantJobs("globex", 100)...)
 	h.start()
-	waitFor(t, h, "globex scored", func() bool {
-		n := 0
-		for _, r := range h.sink.Rows() {
-			if r.Tenant == "globex" {
-				n++
-			}
-		}
-		return n == 100
-	})
+	waitFor(t, h, "globex scored", func() bool { return rowsOf(h, "globex") == 100 })
 	got := testutil.ToFloat64(h.m.MessagesDeferred.WithLabelValues("acme-topics"))
 	t.Logf("acme messages deferred: %v", got)
 	if got == 0 {

@@ -112,8 +112,7 @@ func (w *Worker) settleFailed(ctx context.Context, ms *msgState, failed []deadJo
 		w.tenants.get(d.tenant).retried.Inc()
 	}
 	attempt := max1(ms.msg.DeliveryAttempt)
-	nb := w.cfg.Worker.NackBackoff
-	delay := min(nb.Initial<<min(attempt-1, 20), nb.Max)
+	delay := w.nackDelay(ms.msg)
 	err := retry.Do(ctx, sourcePolicy, nil, func(ctx context.Context) error {
 		return ms.src.Nack(ctx, []*sources.Message{ms.msg}, delay)
 	}, nil)
@@ -126,6 +125,13 @@ func (w *Worker) settleFailed(ctx context.Context, ms *msgState, failed []deadJo
 			Str("reason", errkind.ReasonOf(failed[0].err)).Msg("message nacked for redelivery")
 	}
 	ms.release()
+}
+
+// nackDelay is the redelivery delay for msg: worker.nack_backoff, growing
+// with its delivery attempt.
+func (w *Worker) nackDelay(msg *sources.Message) time.Duration {
+	nb := w.cfg.Worker.NackBackoff
+	return min(nb.Initial<<min(max1(msg.DeliveryAttempt)-1, 20), nb.Max)
 }
 
 func max1(n int) int {

@@ -527,8 +527,7 @@ func (w *Worker) behind(lane batcher.Lane, entries []job.Entry, routes []*router
 func (w *Worker) deferMessage(ms *msgState, model string) {
 	w.m.MessagesDeferred.WithLabelValues(model).Inc()
 	w.settle.do(func(ctx context.Context) {
-		nb := w.cfg.Worker.NackBackoff
-		delay := min(nb.Initial<<min(max1(ms.msg.DeliveryAttempt)-1, 20), nb.Max)
+		delay := w.nackDelay(ms.msg)
 		err := retry.Do(ctx, sourcePolicy, nil, func(ctx context.Context) error {
 			return ms.src.Nack(ctx, []*sources.Message{ms.msg}, delay)
 		}, nil)
