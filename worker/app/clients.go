@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/rs/zerolog"
 
 	"github.com/chorusml/chorus/worker"
@@ -20,6 +21,7 @@ const (
 	ProtocolVertex        = "vertex"
 	ProtocolTEI           = "tei"
 	ProtocolOpenAI        = "openai"
+	ProtocolSageMaker     = "sagemaker"
 )
 
 // Clients resolves every model's credentials and TLS now, so a missing
@@ -35,9 +37,13 @@ func Clients(cfg *config.Config, getenv func(string) string, log zerolog.Logger)
 	if err != nil {
 		return nil, err
 	}
+	awsCfg, err := awsConfig(context.Background(), cfg)
+	if err != nil {
+		return nil, err
+	}
 	return func(m config.Model) (endpoint.Client, error) {
 		a := access[m.Name]
-		c, err := newClient(m, a, google[m.Name], func(msg string) { log.Warn().Str("model", m.Name).Msg(msg) })
+		c, err := newClient(m, a, google[m.Name], awsCfg, func(msg string) { log.Warn().Str("model", m.Name).Msg(msg) })
 		if err != nil {
 			return nil, err
 		}
@@ -47,11 +53,12 @@ func Clients(cfg *config.Config, getenv func(string) string, log zerolog.Logger)
 
 // NewClient builds the protocol adapter for one model. warn may be nil.
 func NewClient(m config.Model, a config.Access, warn func(string)) (endpoint.Client, error) {
-	return newClient(m, a, nil, warn)
+	return newClient(m, a, nil, nil, warn)
 }
 
-// newClient is NewClient with a transport wrapper (Google credentials).
-func newClient(m config.Model, a config.Access, transport func(http.RoundTripper) http.RoundTripper, warn func(string)) (endpoint.Client, error) {
+// newClient is NewClient with a transport wrapper (Google credentials)
+// and the AWS config (SageMaker; nil loads it).
+func newClient(m config.Model, a config.Access, transport func(http.RoundTripper) http.RoundTripper, awsCfg *aws.Config, warn func(string)) (endpoint.Client, error) {
 	spec := endpoint.Spec{
 		Name: m.Name, RemoteName: m.RemoteName, Version: m.Version, URL: m.URL,
 		Labels: m.Labels, StrictLabels: m.StrictLabels, Timeout: m.Timeout,
@@ -67,7 +74,9 @@ func newClient(m config.Model, a config.Access, transport func(http.RoundTripper
 		return teiClient(m, spec)
 	case ProtocolOpenAI:
 		return openAIClient(m, spec)
+	case ProtocolSageMaker:
+		return sageMakerClient(m, spec, awsCfg)
 	default:
-		return nil, fmt.Errorf("models: %s: protocol %q is not one of %s, %s, %s, %s", m.Name, m.Protocol, ProtocolOpenInference, ProtocolVertex, ProtocolTEI, ProtocolOpenAI)
+		return nil, fmt.Errorf("models: %s: protocol %q is not one of %s, %s, %s, %s, %s", m.Name, m.Protocol, ProtocolOpenInference, ProtocolVertex, ProtocolTEI, ProtocolOpenAI, ProtocolSageMaker)
 	}
 }

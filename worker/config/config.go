@@ -209,10 +209,11 @@ type Model struct {
 	Name       string `yaml:"name"`
 	RemoteName string `yaml:"remote_name"` // default Name
 	Version    string `yaml:"version"`     // pin a version, where the protocol can
-	// Protocol is one of: open-inference, vertex, tei, openai.
+	// Protocol is one of: open-inference, vertex, tei, openai, sagemaker.
 	Protocol string `yaml:"protocol"`
 	// URL is the server's base URL (vertex: the full ":predict" URL may be
-	// given). Userinfo in it is sent as basic auth and never printed.
+	// given; sagemaker: optional, it overrides the regional runtime URL).
+	// Userinfo in it is sent as basic auth and never printed.
 	URL    string   `yaml:"url"`
 	Labels []string `yaml:"labels"`
 	// StrictLabels refuses a response scoring a label not in Labels; by
@@ -226,6 +227,7 @@ type Model struct {
 	Vertex        Vertex        `yaml:"vertex"`
 	TEI           TEI           `yaml:"tei"`
 	OpenAI        OpenAI        `yaml:"openai"`
+	SageMaker     SageMaker     `yaml:"sagemaker"`
 	// Tenants lists the tenants this model serves; empty means all.
 	Tenants     []string      `yaml:"tenants"`
 	Batch       ModelBatch    `yaml:"batch"`

@@ -131,6 +131,8 @@ func (c *Config) ApplyDefaults() {
 			m.TEI.applyDefaults(m)
 		case "openai":
 			m.OpenAI.applyDefaults(m)
+		case "sagemaker":
+			m.SageMaker.applyDefaults(m)
 		}
 	}
 

@@ -209,8 +209,10 @@ func (v *validator) checkModel(i int, m *Model) {
 			v.addf(p+".name", "duplicate model name %q (also models[%d])", m.Name, first)
 		}
 	}
-	v.enum(p+".protocol", m.Protocol, []string{"open-inference", "vertex", "tei", "openai"})
-	if v.required(p+".url", m.URL) {
+	v.enum(p+".protocol", m.Protocol, []string{"open-inference", "vertex", "tei", "openai", "sagemaker"})
+	// A SageMaker endpoint is named by its region and name; a url only
+	// overrides the regional runtime URL.
+	if (m.Protocol == "sagemaker" && m.URL != "") || (m.Protocol != "sagemaker" && v.required(p+".url", m.URL)) {
 		if u, err := url.Parse(m.URL); err != nil {
 			v.addf(p+".url", "not a URL")
 		} else if u.User = nil; (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -254,6 +256,7 @@ func (v *validator) checkModel(i int, m *Model) {
 		{"vertex", "vertex", !m.Vertex.isZero()},
 		{"tei", "tei", !m.TEI.isZero()},
 		{"openai", "openai", !m.OpenAI.isZero()},
+		{"sagemaker", "sagemaker", !m.SageMaker.isZero()},
 	}
 	for _, b := range blocks {
 		if b.set && m.Protocol != b.protocol {
@@ -269,6 +272,8 @@ func (v *validator) checkModel(i int, m *Model) {
 		m.TEI.check(v, p+".tei", m)
 	case "openai":
 		m.OpenAI.check(v, p+".openai", m)
+	case "sagemaker":
+		m.SageMaker.check(v, p+".sagemaker", m)
 	}
 }
 
