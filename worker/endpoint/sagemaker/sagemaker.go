@@ -450,7 +450,7 @@ func (c *Client) Predict(ctx context.Context, texts []string) (*endpoint.Result,
 		reqCtx, cancel = context.WithTimeout(ctx, c.timeout)
 		defer cancel()
 	}
-	out, err := c.api.InvokeEndpoint(reqCtx, &in)
+	out, err := c.api.InvokeEndpoint(withPayload(reqCtx, body), &in)
 	if err != nil {
 		return nil, c.classify(ctx, err)
 	}

@@ -482,3 +482,39 @@ func TestBadResponses(t *testing.T) {
 		})
 	}
 }
+
+// A server may answer before it has read the request (a front end that
+// streams its reply). smithy-go closes the request body it gave net/http
+// once the reply's headers are in; the client must still send the whole
+// payload and read the whole reply.
+func TestAnswerBeforeRequestIsRead(t *testing.T) {
+	const textBytes = 1 << 20
+	texts := make([]string, 4)
+	for i := range texts {
+		texts[i] = strings.Repeat(string(rune('a'+i)), textBytes)
+	}
+	got := make(chan int64, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := http.NewResponseController(w).EnableFullDuplex(); err != nil {
+			t.Error(err)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		n, _ := io.Copy(io.Discard, r.Body)
+		got <- n
+		io.WriteString(w, forms[0].ok(len(texts)))
+	}))
+	defer srv.Close()
+	c := signed(t, srv.URL, forms[0].opts)
+	res, err := c.Predict(adaptertest.Context(t), texts)
+	if err != nil {
+		t.Fatalf("Predict: %v", err)
+	}
+	if len(res.Scores) != len(texts) {
+		t.Errorf("%d scores for %d texts", len(res.Scores), len(texts))
+	}
+	if n := <-got; n < int64(len(texts)*textBytes) {
+		t.Errorf("server read %d bytes of a request of over %d", n, len(texts)*textBytes)
+	}
+}

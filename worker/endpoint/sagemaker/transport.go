@@ -1,6 +1,8 @@
 package sagemaker
 
 import (
+	"bytes"
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -65,6 +67,15 @@ func (e *bodyLimitError) Error() string {
 	return fmt.Sprintf("response body over the model's max_response_bytes (%d)", e.limit)
 }
 
+// payloadKey keys the request payload in a request's context, for
+// boundedTransport.
+type payloadKey struct{}
+
+// withPayload returns ctx carrying the payload of the request made with it.
+func withPayload(ctx context.Context, b []byte) context.Context {
+	return context.WithValue(ctx, payloadKey{}, b)
+}
+
 // boundedTransport bounds what the SDK can read of a response.
 type boundedTransport struct {
 	next  http.RoundTripper
@@ -72,6 +83,18 @@ type boundedTransport struct {
 }
 
 func (t *boundedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if b, ok := r.Context().Value(payloadKey{}).([]byte); ok && r.Body != nil && int64(len(b)) == r.ContentLength {
+		// smithy-go closes the request body it hands net/http as soon as
+		// the response's headers arrive, and its body reads EOF from then
+		// on. A server that answers before it has read the whole request
+		// would have net/http send a short body, then close the
+		// connection under the response being read. The payload is the
+		// Client's own bytes, so net/http gets a reader of them the SDK
+		// cannot close.
+		r = r.WithContext(r.Context())
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+	}
 	resp, err := t.next.RoundTrip(r)
 	if err != nil {
 		return nil, err
