@@ -26,7 +26,7 @@ test-short:
 # Performance targets of DESIGN.md, reported (never asserted) in bench/REPORT.md.
 bench:
 	$(GO) run ./cmd/chorus bench --report bench/REPORT.md
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./worker/... | tee bench/micro.txt
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./worker/... ./cmd/chorus/tools/... | tee bench/micro.txt
 
 lint:
 	$(GO) vet ./...

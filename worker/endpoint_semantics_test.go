@@ -13,7 +13,7 @@ import (
 
 	"github.com/chorusml/chorus/sources"
 	"github.com/chorusml/chorus/worker/config"
-	"github.com/chorusml/chorus/worker/modelserver"
+	"github.com/chorusml/chorus/cmd/chorus/tools/modelserver"
 )
 
 // refuseText answers 400 in the open-inference error form to any infer

@@ -14,7 +14,7 @@ import (
 	"github.com/chorusml/chorus/sources/memsource"
 	"github.com/chorusml/chorus/worker/config"
 	"github.com/chorusml/chorus/worker/job"
-	"github.com/chorusml/chorus/worker/modelserver"
+	"github.com/chorusml/chorus/cmd/chorus/tools/modelserver"
 )
 
 // orderSink records the order rows are committed in.

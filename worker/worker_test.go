@@ -22,14 +22,14 @@ import (
 	"github.com/chorusml/chorus/sources"
 	"github.com/chorusml/chorus/sources/memsource"
 	"github.com/chorusml/chorus/worker"
-	"github.com/chorusml/chorus/worker/app"
+	"github.com/chorusml/chorus/cmd/chorus/wiring"
 	"github.com/chorusml/chorus/worker/config"
 	"github.com/chorusml/chorus/worker/endpoint"
 	"github.com/chorusml/chorus/worker/errkind"
 	"github.com/chorusml/chorus/worker/job"
 	"github.com/chorusml/chorus/worker/metrics"
-	"github.com/chorusml/chorus/worker/modelserver"
-	"github.com/chorusml/chorus/worker/refmodel"
+	"github.com/chorusml/chorus/cmd/chorus/tools/modelserver"
+	"github.com/chorusml/chorus/cmd/chorus/tools/refmodel"
 )
 
 // harness runs a real worker against the reference model server on
@@ -130,10 +130,10 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	if err := h.cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if err := app.PointModelsAt(h.cfg, ln.Addr().String()); err != nil {
+	if err := wiring.PointModelsAt(h.cfg, ln.Addr().String()); err != nil {
 		t.Fatal(err)
 	}
-	factory, err := app.Clients(h.cfg, nil, zerolog.Nop())
+	factory, err := wiring.Clients(h.cfg, nil, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 	"github.com/chorusml/chorus/sources"
 	"github.com/chorusml/chorus/sources/awssqs"
 	"github.com/chorusml/chorus/sources/gcppubsub"
-	"github.com/chorusml/chorus/worker/backfill"
+	"github.com/chorusml/chorus/cmd/chorus/tools/backfill"
 	"github.com/chorusml/chorus/worker/errkind"
 	"github.com/chorusml/chorus/worker/ops"
 )

@@ -7,7 +7,7 @@ import (
 	"os"
 
 	"github.com/chorusml/chorus"
-	"github.com/chorusml/chorus/worker/bench"
+	"github.com/chorusml/chorus/cmd/chorus/tools/bench"
 )
 
 func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {

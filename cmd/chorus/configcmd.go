@@ -7,7 +7,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/chorusml/chorus/worker/app"
+	"github.com/chorusml/chorus/cmd/chorus/wiring"
 	"github.com/chorusml/chorus/worker/config"
 	"github.com/chorusml/chorus/worker/router"
 )
@@ -26,7 +26,7 @@ func configValidateCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	// What start-up would check beyond the file: credentials and TLS files,
 	// and that every tenant's route has models.
-	if _, err := app.Clients(cfg, os.Getenv, zerolog.Nop()); err != nil {
+	if _, err := wiring.Clients(cfg, os.Getenv, zerolog.Nop()); err != nil {
 		return &exitError{2, err}
 	}
 	if _, err := router.New(cfg); err != nil {

@@ -8,7 +8,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/chorusml/chorus"
-	"github.com/chorusml/chorus/worker/demo"
+	"github.com/chorusml/chorus/cmd/chorus/tools/demo"
 )
 
 func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {

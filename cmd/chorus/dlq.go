@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/chorusml/chorus/worker/config"
-	"github.com/chorusml/chorus/worker/dlq"
+	"github.com/chorusml/chorus/cmd/chorus/tools/dlq"
 )
 
 const dlqUsage = `chorus dlq: inspect and replay dead letters.

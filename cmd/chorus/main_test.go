@@ -16,8 +16,8 @@ import (
 
 	"github.com/chorusml/chorus"
 	"github.com/chorusml/chorus/sinks/filesink"
-	"github.com/chorusml/chorus/worker/modelserver"
-	"github.com/chorusml/chorus/worker/refmodel"
+	"github.com/chorusml/chorus/cmd/chorus/tools/modelserver"
+	"github.com/chorusml/chorus/cmd/chorus/tools/refmodel"
 )
 
 func TestDispatch(t *testing.T) {

@@ -7,7 +7,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/chorusml/chorus/worker/app"
+	"github.com/chorusml/chorus/cmd/chorus/wiring"
 	"github.com/chorusml/chorus/worker/config"
 )
 
@@ -24,7 +24,7 @@ func migrateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return &exitError{2, err}
 	}
-	lines, err := app.Migrate(ctx, cfg, os.Getenv)
+	lines, err := wiring.Migrate(ctx, cfg, os.Getenv)
 	for _, l := range lines {
 		fmt.Fprintln(stdout, l)
 	}

@@ -8,9 +8,9 @@ import (
 	"strings"
 
 	"github.com/chorusml/chorus"
-	"github.com/chorusml/chorus/worker/modelserver"
-	"github.com/chorusml/chorus/worker/refmodel"
-	"github.com/chorusml/chorus/worker/refmodel/eval"
+	"github.com/chorusml/chorus/cmd/chorus/tools/modelserver"
+	"github.com/chorusml/chorus/cmd/chorus/tools/refmodel"
+	"github.com/chorusml/chorus/cmd/chorus/tools/refmodel/eval"
 )
 
 func modelsServeCmd(ctx context.Context, args []string, stderr io.Writer) error {

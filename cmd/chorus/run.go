@@ -7,7 +7,7 @@ import (
 	"os"
 	"sync/atomic"
 
-	"github.com/chorusml/chorus/worker/app"
+	"github.com/chorusml/chorus/cmd/chorus/wiring"
 	"github.com/chorusml/chorus/worker/config"
 	"github.com/chorusml/chorus/worker/metrics"
 	"github.com/chorusml/chorus/worker/ops"
@@ -56,7 +56,7 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		log.Info().Str("addr", addr.String()).Msg("metrics and health listening")
 	}
-	return app.Run(ctx, cfg, app.RunOptions{
+	return wiring.Run(ctx, cfg, wiring.RunOptions{
 		Logger: log, Getenv: os.Getenv, Metrics: metrics.New(reg), ExitWhenIdle: *idle,
 		Ready: func(r func() error) { ready.Store(&r) },
 	})
