@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/chorusml/chorus/worker/errkind"
-	"github.com/chorusml/chorus/worker/job"
 )
 
 // ErrClosed is returned by Write after Close.
@@ -27,7 +26,7 @@ type Sink interface {
 	// rows are bad in themselves (constraint violation, schema mismatch),
 	// Write commits the good rows and returns *RowErrors naming the bad ones
 	// by index; the worker dead-letters those jobs.
-	Write(ctx context.Context, rows []job.Result) error
+	Write(ctx context.Context, rows []Result) error
 	// Close waits for writes in progress, flushes and releases resources.
 	Close(ctx context.Context) error
 }
@@ -70,7 +69,7 @@ const ReasonInvalidRow = "invalid_row"
 // key is complete and every score is a finite number. It returns an
 // InvalidInput error with reason ReasonInvalidRow. A sink may refuse more
 // (its table's own constraints), never less.
-func CheckRow(r *job.Result) error {
+func CheckRow(r *Result) error {
 	bad := func(format string, args ...any) error {
 		return errkind.Errorf(errkind.InvalidInput, ReasonInvalidRow, format, args...)
 	}

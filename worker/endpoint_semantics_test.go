@@ -11,9 +11,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/chorusml/chorus/cmd/chorus/tools/modelserver"
 	"github.com/chorusml/chorus/sources"
 	"github.com/chorusml/chorus/worker/config"
-	"github.com/chorusml/chorus/cmd/chorus/tools/modelserver"
 )
 
 // refuseText answers 400 in the open-inference error form to any infer

@@ -10,11 +10,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/chorusml/chorus/cmd/chorus/tools/modelserver"
 	"github.com/chorusml/chorus/sinks"
 	"github.com/chorusml/chorus/sources/memsource"
 	"github.com/chorusml/chorus/worker/config"
 	"github.com/chorusml/chorus/worker/job"
-	"github.com/chorusml/chorus/cmd/chorus/tools/modelserver"
 )
 
 // orderSink records the order rows are committed in.
@@ -24,7 +24,7 @@ type orderSink struct {
 	keys []string // "tenant/response_id"
 }
 
-func (s *orderSink) Write(ctx context.Context, rows []job.Result) error {
+func (s *orderSink) Write(ctx context.Context, rows []sinks.Result) error {
 	if err := s.Sink.Write(ctx, rows); err != nil {
 		return err
 	}

@@ -6,8 +6,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/chorusml/chorus/worker/config"
 	"github.com/chorusml/chorus/cmd/chorus/tools/modelserver"
+	"github.com/chorusml/chorus/worker/config"
 )
 
 // SIGTERM with a model stalled and its queue full: the drain ends at drain_timeout, and what was not finished is

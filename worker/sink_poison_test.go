@@ -13,7 +13,6 @@ import (
 	"github.com/chorusml/chorus/sources"
 	"github.com/chorusml/chorus/worker/config"
 	"github.com/chorusml/chorus/worker/errkind"
-	"github.com/chorusml/chorus/worker/job"
 )
 
 // wholeBatchSink fails a whole write when any row's response id has the
@@ -24,7 +23,7 @@ type wholeBatchSink struct {
 	err    error
 }
 
-func (s wholeBatchSink) Write(ctx context.Context, rows []job.Result) error {
+func (s wholeBatchSink) Write(ctx context.Context, rows []sinks.Result) error {
 	for _, r := range rows {
 		if strings.HasPrefix(r.ResponseID, s.poison) {
 			return s.err

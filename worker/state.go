@@ -241,7 +241,7 @@ type jobState struct {
 	route     *router.Route
 	outs      []slot // by route.Models position
 	remaining atomic.Int32
-	result    job.Result
+	result    sinks.Result
 }
 
 // deliver records model s's answer; the last answer finishes the job.
@@ -295,7 +295,7 @@ func (w *Worker) finishJob(js *jobState) {
 		return
 	}
 	p := js.route.Pipeline
-	js.result = job.Result{
+	js.result = sinks.Result{
 		Tenant: js.job.Tenant, ResponseID: js.job.ResponseID,
 		Pipeline: p.Name, PipelineVersion: p.Version,
 		SentimentLabel: c.SentimentLabel, SentimentScore: c.SentimentScore,
@@ -326,7 +326,7 @@ func (w *Worker) failJob(js *jobState, err error, stage string) {
 
 // writeRows is the sink batcher's send function.
 func (w *Worker) writeRows(ctx context.Context, batch []*jobState) {
-	rows := make([]job.Result, len(batch))
+	rows := make([]sinks.Result, len(batch))
 	for i, js := range batch {
 		rows[i] = js.result
 	}

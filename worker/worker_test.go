@@ -17,19 +17,19 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/chorusml/chorus"
+	"github.com/chorusml/chorus/cmd/chorus/tools/modelserver"
+	"github.com/chorusml/chorus/cmd/chorus/tools/refmodel"
+	"github.com/chorusml/chorus/cmd/chorus/wiring"
 	"github.com/chorusml/chorus/sinks"
 	"github.com/chorusml/chorus/sinks/memsink"
 	"github.com/chorusml/chorus/sources"
 	"github.com/chorusml/chorus/sources/memsource"
 	"github.com/chorusml/chorus/worker"
-	"github.com/chorusml/chorus/cmd/chorus/wiring"
 	"github.com/chorusml/chorus/worker/config"
 	"github.com/chorusml/chorus/worker/endpoint"
 	"github.com/chorusml/chorus/worker/errkind"
 	"github.com/chorusml/chorus/worker/job"
 	"github.com/chorusml/chorus/worker/metrics"
-	"github.com/chorusml/chorus/cmd/chorus/tools/modelserver"
-	"github.com/chorusml/chorus/cmd/chorus/tools/refmodel"
 )
 
 // harness runs a real worker against the reference model server on
@@ -272,19 +272,19 @@ func deadReasons(t *testing.T, topic *memsource.Topic) map[string]int {
 func TestEndToEnd(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	tenants := []string{"acme", "globex", "initech"}
-	want := map[job.Key]bool{}
+	want := map[sinks.Key]bool{}
 	var bodies []string
 	perTenant := map[string]int{}
 	for i := range 150 {
 		tenant := tenants[i%3]
 		id := fmt.Sprintf("%s-%04d", tenant, i)
-		want[job.Key{Tenant: tenant, ResponseID: id, PipelineVersion: "2026-11-25.1"}] = true
+		want[sinks.Key{Tenant: tenant, ResponseID: id, PipelineVersion: "2026-11-25.1"}] = true
 		perTenant[tenant]++
 		if i%10 == 0 { // backfill style: three jobs in one message
 			var parts []string
 			for k := range 3 {
 				id2 := fmt.Sprintf("%s-b%04d-%d", tenant, i, k)
-				want[job.Key{Tenant: tenant, ResponseID: id2, PipelineVersion: "2026-11-25.1"}] = true
+				want[sinks.Key{Tenant: tenant, ResponseID: id2, PipelineVersion: "2026-11-25.1"}] = true
 				perTenant[tenant]++
 				parts = append(parts, jobJSON(tenant, id2, texts[(i+k)%len(texts)]))
 			}
@@ -521,8 +521,8 @@ func TestOversizedBatchesAreSplit(t *testing.T) {
 // rejectingSink rejects rows whose response id starts with "bad".
 type rejectingSink struct{ sinks.Sink }
 
-func (s rejectingSink) Write(ctx context.Context, rows []job.Result) error {
-	var good []job.Result
+func (s rejectingSink) Write(ctx context.Context, rows []sinks.Result) error {
+	var good []sinks.Result
 	var bad sinks.RowErrors
 	for i, r := range rows {
 		if strings.HasPrefix(r.ResponseID, "bad") {
@@ -635,7 +635,7 @@ type flakySink struct {
 	failed atomic.Int32
 }
 
-func (s *flakySink) Write(ctx context.Context, rows []job.Result) error {
+func (s *flakySink) Write(ctx context.Context, rows []sinks.Result) error {
 	if s.down.Load() {
 		s.failed.Add(1)
 		return errkind.New(errkind.Retryable, "connection", fmt.Errorf("sink is down"))

@@ -12,10 +12,10 @@ import (
 	"golang.org/x/term"
 	"google.golang.org/api/option"
 
+	"github.com/chorusml/chorus/cmd/chorus/tools/backfill"
 	"github.com/chorusml/chorus/sources"
 	"github.com/chorusml/chorus/sources/awssqs"
 	"github.com/chorusml/chorus/sources/gcppubsub"
-	"github.com/chorusml/chorus/cmd/chorus/tools/backfill"
 	"github.com/chorusml/chorus/worker/errkind"
 	"github.com/chorusml/chorus/worker/ops"
 )

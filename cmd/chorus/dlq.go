@@ -10,8 +10,8 @@ import (
 	"os"
 	"time"
 
-	"github.com/chorusml/chorus/worker/config"
 	"github.com/chorusml/chorus/cmd/chorus/tools/dlq"
+	"github.com/chorusml/chorus/worker/config"
 )
 
 const dlqUsage = `chorus dlq: inspect and replay dead letters.

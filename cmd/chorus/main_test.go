@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/chorusml/chorus"
-	"github.com/chorusml/chorus/sinks/filesink"
 	"github.com/chorusml/chorus/cmd/chorus/tools/modelserver"
 	"github.com/chorusml/chorus/cmd/chorus/tools/refmodel"
+	"github.com/chorusml/chorus/sinks/filesink"
 )
 
 func TestDispatch(t *testing.T) {

@@ -97,7 +97,6 @@ import (
 
 	"github.com/chorusml/chorus/sinks"
 	"github.com/chorusml/chorus/worker/errkind"
-	"github.com/chorusml/chorus/worker/job"
 )
 
 // Defaults for Options.
@@ -234,7 +233,7 @@ func (s *Sink) enter() bool {
 // become upserts and how row errors are reported. If ctx ends while an
 // append is in flight, Write returns the context's error and the append may
 // still land: the caller's retry rewrites the same keys.
-func (s *Sink) Write(ctx context.Context, rows []job.Result) error {
+func (s *Sink) Write(ctx context.Context, rows []sinks.Result) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("bqsink: write: %w", err)
 	}
@@ -267,8 +266,8 @@ func (s *Sink) Write(ctx context.Context, rows []job.Result) error {
 // rounds splits the valid row indexes into groups with distinct keys, in
 // batch order: the n-th occurrence of a key goes in round n. Almost every
 // batch is one round.
-func rounds(rows []job.Result, valid []int) [][]int {
-	seen := make(map[job.Key]int, len(valid))
+func rounds(rows []sinks.Result, valid []int) [][]int {
+	seen := make(map[sinks.Key]int, len(valid))
 	var out [][]int
 	for _, i := range valid {
 		k := rows[i].Key()
@@ -285,7 +284,7 @@ func rounds(rows []job.Result, valid []int) [][]int {
 // appendAll appends rows[idx...] and waits until all are acknowledged.
 // Rows BigQuery rejects are added to rowErrs, and the other rows of their
 // requests sent again.
-func (s *Sink) appendAll(ctx context.Context, rows []job.Result, idx []int, rowErrs *sinks.RowErrors) error {
+func (s *Sink) appendAll(ctx context.Context, rows []sinks.Result, idx []int, rowErrs *sinks.RowErrors) error {
 	for len(idx) > 0 {
 		rejected, resend, err := s.appendOnce(ctx, rows, idx)
 		if err != nil {
@@ -308,7 +307,7 @@ type request struct {
 // with row errors whole: appendOnce returns the rows it named and the
 // others of those requests, to send again. Any other error is returned as
 // is (the first one).
-func (s *Sink) appendOnce(ctx context.Context, rows []job.Result, idx []int) (rejected sinks.RowErrors, resend []int, err error) {
+func (s *Sink) appendOnce(ctx context.Context, rows []sinks.Result, idx []int) (rejected sinks.RowErrors, resend []int, err error) {
 	var (
 		reqs []request
 		data [][]byte

@@ -21,7 +21,6 @@ import (
 	"github.com/chorusml/chorus/sinks/bqsink/bqfake"
 	"github.com/chorusml/chorus/sinks/sinktest"
 	"github.com/chorusml/chorus/worker/errkind"
-	"github.com/chorusml/chorus/worker/job"
 )
 
 // testCtx bounds one subtest so that a hang fails fast.
@@ -46,8 +45,8 @@ func open(ctx context.Context, t *testing.T, opts bqsink.Options) *bqsink.Sink {
 	return s
 }
 
-func batch(first, n int) []job.Result {
-	out := make([]job.Result, n)
+func batch(first, n int) []sinks.Result {
+	out := make([]sinks.Result, n)
 	for i := range out {
 		out[i] = sinktest.Row(first + i)
 	}
@@ -56,13 +55,13 @@ func batch(first, n int) []job.Result {
 
 // visibleKeys reads the table back through the REST client and fails on a
 // key seen twice.
-func visibleKeys(ctx context.Context, t *testing.T, opts bqsink.Options) map[job.Key]job.Result {
+func visibleKeys(ctx context.Context, t *testing.T, opts bqsink.Options) map[sinks.Key]sinks.Result {
 	t.Helper()
 	rows, err := bqsink.ReadAll(ctx, opts)
 	if err != nil {
 		t.Fatalf("read all: %v", err)
 	}
-	out := map[job.Key]job.Result{}
+	out := map[sinks.Key]sinks.Result{}
 	for _, r := range rows {
 		if _, dup := out[r.Key()]; dup {
 			t.Errorf("key %+v visible twice", r.Key())
@@ -123,7 +122,7 @@ func TestRowEncoding(t *testing.T) {
 	opts := f.migrated(ctx, t)
 	s := open(ctx, t, opts)
 	r := sinktest.Row(0) // no run id
-	if err := s.Write(ctx, []job.Result{r}); err != nil {
+	if err := s.Write(ctx, []sinks.Result{r}); err != nil {
 		t.Fatal(err)
 	}
 	rows, err := f.srv.Rows(opts.Project, opts.Dataset, opts.Table)
@@ -167,20 +166,20 @@ func TestRowErrorsMappedByIndex(t *testing.T) {
 	}
 	tests := []struct {
 		name       string
-		bad        map[int]func(job.Result) job.Result
+		bad        map[int]func(sinks.Result) sinks.Result
 		reactors   []bqfake.Reactor
 		wantIdx    []int
 		wantReason string
 	}{
 		{
 			name:       "server_rejects",
-			bad:        map[int]func(job.Result) job.Result{1: serverBadRow, 3: serverBadRow},
+			bad:        map[int]func(sinks.Result) sinks.Result{1: serverBadRow, 3: serverBadRow},
 			wantIdx:    []int{1, 3},
 			wantReason: bqsink.ReasonRowRejected,
 		},
 		{
 			name: "server_rejects_invalid_utf8",
-			bad: map[int]func(job.Result) job.Result{4: func(r job.Result) job.Result {
+			bad: map[int]func(sinks.Result) sinks.Result{4: func(r sinks.Result) sinks.Result {
 				r.SentimentLabel = "\xff\xfe"
 				return r
 			}},
@@ -189,7 +188,7 @@ func TestRowErrorsMappedByIndex(t *testing.T) {
 		},
 		{
 			name:       "driver_rejects",
-			bad:        map[int]func(job.Result) job.Result{0: driverBadRow, 4: func(r job.Result) job.Result { r.Tenant = ""; return r }},
+			bad:        map[int]func(sinks.Result) sinks.Result{0: driverBadRow, 4: func(r sinks.Result) sinks.Result { r.Tenant = ""; return r }},
 			wantIdx:    []int{0, 4},
 			wantReason: bqsink.ReasonInvalidRow,
 		},
@@ -209,7 +208,7 @@ func TestRowErrorsMappedByIndex(t *testing.T) {
 		},
 		{
 			name:       "mixed_driver_and_server",
-			bad:        map[int]func(job.Result) job.Result{0: driverBadRow, 2: serverBadRow},
+			bad:        map[int]func(sinks.Result) sinks.Result{0: driverBadRow, 2: serverBadRow},
 			wantIdx:    []int{0, 2},
 			wantReason: "",
 		},

@@ -12,7 +12,6 @@ import (
 	"github.com/chorusml/chorus/sinks/bqsink"
 	"github.com/chorusml/chorus/sinks/bqsink/bqfake"
 	"github.com/chorusml/chorus/sinks/sinktest"
-	"github.com/chorusml/chorus/worker/job"
 )
 
 const testProject = "chorus-test"
@@ -53,27 +52,27 @@ func (f *fixture) migrated(ctx context.Context, t testing.TB) bqsink.Options {
 // is made bad: by the driver's own checks, or by BigQuery (the fake).
 type harness struct {
 	opts   bqsink.Options
-	badRow func(job.Result) job.Result
+	badRow func(sinks.Result) sinks.Result
 }
 
 func (h *harness) NewSink(ctx context.Context) (sinks.Sink, error) { return bqsink.Open(ctx, h.opts) }
 
-func (h *harness) ReadAll(ctx context.Context) ([]job.Result, error) {
+func (h *harness) ReadAll(ctx context.Context) ([]sinks.Result, error) {
 	return bqsink.ReadAll(ctx, h.opts)
 }
 
-func (h *harness) BadRow(r job.Result) (job.Result, bool) { return h.badRow(r), true }
+func (h *harness) BadRow(r sinks.Result) (sinks.Result, bool) { return h.badRow(r), true }
 
 func (h *harness) Close() {}
 
 // Bad rows: one the server rejects (a TIMESTAMP past 9999-12-31, a row
 // error in the AppendRows response), one the driver rejects before sending.
-func serverBadRow(r job.Result) job.Result {
+func serverBadRow(r sinks.Result) sinks.Result {
 	r.ScoredAt = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
 	return r
 }
 
-func driverBadRow(r job.Result) job.Result {
+func driverBadRow(r sinks.Result) sinks.Result {
 	r.SentimentScore = math.NaN()
 	return r
 }
@@ -81,7 +80,7 @@ func driverBadRow(r job.Result) job.Result {
 func TestConformance(t *testing.T) {
 	tests := []struct {
 		name   string
-		badRow func(job.Result) job.Result
+		badRow func(sinks.Result) sinks.Result
 	}{
 		{"server_rejects_bad_rows", serverBadRow},
 		{"driver_rejects_bad_rows", driverBadRow},

@@ -13,8 +13,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/chorusml/chorus/sinks"
 	"github.com/chorusml/chorus/worker/errkind"
-	"github.com/chorusml/chorus/worker/job"
 )
 
 func TestClassify(t *testing.T) {
@@ -98,9 +98,9 @@ func TestRounds(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			rows := make([]job.Result, len(tc.keys))
+			rows := make([]sinks.Result, len(tc.keys))
 			for i, k := range tc.keys {
-				rows[i] = job.Result{Tenant: "t", ResponseID: k, PipelineVersion: "v"}
+				rows[i] = sinks.Result{Tenant: "t", ResponseID: k, PipelineVersion: "v"}
 			}
 			got := rounds(rows, tc.valid)
 			if fmt.Sprint(got) != fmt.Sprint(tc.want) {

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/chorusml/chorus/sinks"
 	"github.com/chorusml/chorus/sinks/bqsink"
 	"github.com/chorusml/chorus/sinks/bqsink/bqfake"
-	"github.com/chorusml/chorus/worker/job"
 )
 
 func Example() {
@@ -39,15 +39,15 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	row := job.Result{
+	row := sinks.Result{
 		Tenant: "acme", ResponseID: "r-1", Pipeline: "default", PipelineVersion: "v1",
 		SentimentLabel: "negative", SentimentScore: 0.2, ScoredAt: time.Now(),
 	}
-	_ = sink.Write(ctx, []job.Result{row})
+	_ = sink.Write(ctx, []sinks.Result{row})
 	// The message is redelivered and the job scored again: the upsert
 	// replaces the row.
 	row.SentimentLabel, row.SentimentScore = "neutral", 0.5
-	_ = sink.Write(ctx, []job.Result{row})
+	_ = sink.Write(ctx, []sinks.Result{row})
 	_ = sink.Close(ctx)
 
 	rows, err := bqsink.ReadAll(ctx, opts)

@@ -6,15 +6,14 @@ import (
 	"fmt"
 
 	"cloud.google.com/go/bigquery"
+	"github.com/chorusml/chorus/sinks"
 	"google.golang.org/api/iterator"
-
-	"github.com/chorusml/chorus/worker/job"
 )
 
 // ReadAll returns every row of the table as a query sees it, one per key
 // (CDC upserts applied), in no particular order. It reads the whole table:
 // meant for tests, demos and small tables.
-func ReadAll(ctx context.Context, opts Options) ([]job.Result, error) {
+func ReadAll(ctx context.Context, opts Options) ([]sinks.Result, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
 		return nil, err
@@ -29,7 +28,7 @@ func ReadAll(ctx context.Context, opts Options) ([]job.Result, error) {
 	if err != nil {
 		return nil, classify("read "+tableName(opts), err)
 	}
-	var out []job.Result
+	var out []sinks.Result
 	for {
 		var r storedRow
 		err := it.Next(&r)
@@ -66,8 +65,8 @@ type storedRow struct {
 	ScoredAt        bigquery.NullTimestamp `bigquery:"scored_at"`
 }
 
-func (s *storedRow) result() job.Result {
-	r := job.Result{
+func (s *storedRow) result() sinks.Result {
+	r := sinks.Result{
 		Tenant:          s.Tenant,
 		ResponseID:      s.ResponseID,
 		Pipeline:        s.Pipeline.StringVal,
@@ -80,7 +79,7 @@ func (s *storedRow) result() job.Result {
 		ScoredAt:        s.ScoredAt.Timestamp.UTC(),
 	}
 	for _, t := range s.Tags {
-		r.Tags = append(r.Tags, job.Tag{Tag: t.Tag.StringVal, Score: t.Score.Float64, Models: t.Models})
+		r.Tags = append(r.Tags, sinks.Tag{Tag: t.Tag.StringVal, Score: t.Score.Float64, Models: t.Models})
 	}
 	if len(s.ModelVersions) > 0 {
 		r.ModelVersions = make(map[string]string, len(s.ModelVersions))

@@ -9,11 +9,10 @@ import (
 	"cloud.google.com/go/bigquery"
 	"cloud.google.com/go/bigquery/storage/apiv1/storagepb"
 	"cloud.google.com/go/bigquery/storage/managedwriter/adapt"
+	"github.com/chorusml/chorus/sinks"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/descriptorpb"
-
-	"github.com/chorusml/chorus/worker/job"
 )
 
 // Column names of the results table.
@@ -48,13 +47,13 @@ const (
 const PartitionColumn = colScoredAt
 
 // KeyColumns returns the table's primary key columns (NOT ENFORCED, as every
-// BigQuery key): the idempotency key of job.Result, job.Key.
+// BigQuery key): the idempotency key of sinks.Result, sinks.Key.
 func KeyColumns() []string { return []string{colTenant, colResponseID, colPipelineVersion} }
 
 // ClusterColumns returns the table's clustering columns.
 func ClusterColumns() []string { return []string{colTenant} }
 
-// Schema returns the results table's schema, one row per job.Result:
+// Schema returns the results table's schema, one row per sinks.Result:
 //
 //	tenant            STRING    REQUIRED  primary key (NOT ENFORCED), clustering column
 //	response_id       STRING    REQUIRED  primary key
@@ -184,7 +183,7 @@ func newEncoder(md protoreflect.MessageDescriptor) (*encoder, error) {
 }
 
 // encode appends the serialized upsert of r to b.
-func (e *encoder) encode(b []byte, r *job.Result) []byte {
+func (e *encoder) encode(b []byte, r *sinks.Result) []byte {
 	b = appendString(b, e.tenant, r.Tenant)
 	b = appendString(b, e.responseID, r.ResponseID)
 	b = appendString(b, e.pipeline, r.Pipeline)

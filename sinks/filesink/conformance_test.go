@@ -8,7 +8,6 @@ import (
 	"github.com/chorusml/chorus/sinks"
 	"github.com/chorusml/chorus/sinks/filesink"
 	"github.com/chorusml/chorus/sinks/sinktest"
-	"github.com/chorusml/chorus/worker/job"
 )
 
 type harness struct {
@@ -18,9 +17,9 @@ type harness struct {
 
 func (h harness) NewSink(context.Context) (sinks.Sink, error) { return filesink.Open(h.path, h.opts) }
 
-func (h harness) ReadAll(context.Context) ([]job.Result, error) { return filesink.ReadAll(h.path) }
+func (h harness) ReadAll(context.Context) ([]sinks.Result, error) { return filesink.ReadAll(h.path) }
 
-func (harness) BadRow(r job.Result) (job.Result, bool) {
+func (harness) BadRow(r sinks.Result) (sinks.Result, bool) {
 	r.Tenant = ""
 	return r, true
 }

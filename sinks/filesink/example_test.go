@@ -7,8 +7,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/chorusml/chorus/sinks"
 	"github.com/chorusml/chorus/sinks/filesink"
-	"github.com/chorusml/chorus/worker/job"
 )
 
 func Example() {
@@ -22,14 +22,14 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	row := job.Result{
+	row := sinks.Result{
 		Tenant: "acme", ResponseID: "r-1", Pipeline: "default", PipelineVersion: "v1",
 		SentimentLabel: "negative", SentimentScore: 0.2, ScoredAt: time.Now(),
 	}
-	_ = sink.Write(ctx, []job.Result{row})
+	_ = sink.Write(ctx, []sinks.Result{row})
 	// A redelivered job is scored again: the same key replaces the row.
 	row.SentimentLabel, row.SentimentScore = "neutral", 0.5
-	_ = sink.Write(ctx, []job.Result{row})
+	_ = sink.Write(ctx, []sinks.Result{row})
 	_ = sink.Close(ctx)
 
 	rows, _ := filesink.ReadAll(path)

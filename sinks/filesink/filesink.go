@@ -30,7 +30,6 @@ import (
 	"github.com/chorusml/chorus/sinks"
 	"github.com/chorusml/chorus/worker/atomicfile"
 	"github.com/chorusml/chorus/worker/errkind"
-	"github.com/chorusml/chorus/worker/job"
 )
 
 // ReasonInvalidRow is the errkind reason of a row Write rejects.
@@ -148,7 +147,7 @@ func truncate(f *os.File, size int64) error {
 // in *sinks.RowErrors with errkind.InvalidInput and the others committed.
 // Once Write has handed its rows to the writer it waits for the fsync even
 // if ctx ends, so that an error always means "not known to be committed".
-func (s *Sink) Write(ctx context.Context, rows []job.Result) error {
+func (s *Sink) Write(ctx context.Context, rows []sinks.Result) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("filesink: write: %w", err)
 	}
@@ -300,15 +299,15 @@ func (s *Sink) Close(ctx context.Context) error {
 // last written, in the order keys first appeared. An incomplete last line
 // (a crash mid-Write, which therefore never returned nil) is ignored; any
 // other bad line is an error.
-func ReadAll(path string) ([]job.Result, error) {
+func ReadAll(path string) ([]sinks.Result, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, errkind.New(kindOfFS(err), "read_failed", fmt.Errorf("filesink: %w", err))
 	}
 	defer f.Close()
 	var (
-		rows  []job.Result
-		index = map[job.Key]int{}
+		rows  []sinks.Result
+		index = map[sinks.Key]int{}
 		r     = bufio.NewReaderSize(f, 64<<10)
 	)
 	for no := 1; ; no++ {
@@ -323,7 +322,7 @@ func ReadAll(path string) ([]job.Result, error) {
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
-		var row job.Result
+		var row sinks.Result
 		if err := json.Unmarshal(line, &row); err != nil {
 			return nil, errkind.New(errkind.Permanent, "corrupt_file", fmt.Errorf("filesink: %s:%d: %w", path, no, err))
 		}

@@ -14,7 +14,6 @@ import (
 	"github.com/chorusml/chorus/sinks/filesink"
 	"github.com/chorusml/chorus/sinks/sinktest"
 	"github.com/chorusml/chorus/worker/errkind"
-	"github.com/chorusml/chorus/worker/job"
 )
 
 func testCtx(t *testing.T) context.Context {
@@ -23,7 +22,7 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-func line(t *testing.T, r job.Result) string {
+func line(t *testing.T, r sinks.Result) string {
 	t.Helper()
 	b, err := json.Marshal(r)
 	if err != nil {
@@ -35,14 +34,14 @@ func line(t *testing.T, r job.Result) string {
 func TestRowValidation(t *testing.T) {
 	tests := []struct {
 		name   string
-		mutate func(*job.Result)
+		mutate func(*sinks.Result)
 	}{
-		{"empty_tenant", func(r *job.Result) { r.Tenant = "" }},
-		{"empty_response_id", func(r *job.Result) { r.ResponseID = "" }},
-		{"empty_pipeline_version", func(r *job.Result) { r.PipelineVersion = "" }},
-		{"nan_score", func(r *job.Result) { r.SentimentScore = math.NaN() }},
-		{"infinite_score", func(r *job.Result) { r.SentimentScore = math.Inf(-1) }},
-		{"nan_tag_score", func(r *job.Result) { r.Tags[0].Score = math.NaN() }},
+		{"empty_tenant", func(r *sinks.Result) { r.Tenant = "" }},
+		{"empty_response_id", func(r *sinks.Result) { r.ResponseID = "" }},
+		{"empty_pipeline_version", func(r *sinks.Result) { r.PipelineVersion = "" }},
+		{"nan_score", func(r *sinks.Result) { r.SentimentScore = math.NaN() }},
+		{"infinite_score", func(r *sinks.Result) { r.SentimentScore = math.Inf(-1) }},
+		{"nan_tag_score", func(r *sinks.Result) { r.Tags[0].Score = math.NaN() }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -55,7 +54,7 @@ func TestRowValidation(t *testing.T) {
 			defer s.Close(ctx)
 			bad := sinktest.Row(1)
 			tc.mutate(&bad)
-			err = s.Write(ctx, []job.Result{sinktest.Row(0), bad})
+			err = s.Write(ctx, []sinks.Result{sinktest.Row(0), bad})
 			re, ok := sinks.AsRowErrors(err)
 			if !ok || len(re) != 1 || re[0].Index != 1 {
 				t.Fatalf("write = %v, want one row error at index 1", err)
@@ -91,7 +90,7 @@ func TestTornTail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Write(ctx, []job.Result{sinktest.Row(2)}); err != nil {
+	if err := s.Write(ctx, []sinks.Result{sinktest.Row(2)}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(ctx); err != nil {
@@ -132,7 +131,7 @@ func TestCompact(t *testing.T) {
 	for i := range 3 {
 		r := sinktest.Row(0)
 		r.SentimentScore = float64(i)
-		if err := s.Write(ctx, []job.Result{r, sinktest.Row(1)}); err != nil {
+		if err := s.Write(ctx, []sinks.Result{r, sinktest.Row(1)}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -8,16 +8,15 @@ import (
 	"github.com/chorusml/chorus/sinks"
 	"github.com/chorusml/chorus/sinks/memsink"
 	"github.com/chorusml/chorus/sinks/sinktest"
-	"github.com/chorusml/chorus/worker/job"
 )
 
 type harness struct{ st *memsink.Store }
 
 func (h *harness) NewSink(context.Context) (sinks.Sink, error) { return memsink.Open(h.st), nil }
 
-func (h *harness) ReadAll(context.Context) ([]job.Result, error) { return h.st.Rows(), nil }
+func (h *harness) ReadAll(context.Context) ([]sinks.Result, error) { return h.st.Rows(), nil }
 
-func (h *harness) BadRow(r job.Result) (job.Result, bool) {
+func (h *harness) BadRow(r sinks.Result) (sinks.Result, bool) {
 	r.SentimentScore = math.NaN()
 	return r, true
 }

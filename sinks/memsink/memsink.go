@@ -1,4 +1,4 @@
-// Package memsink is an in-memory sink: rows keyed by job.Result.Key, last
+// Package memsink is an in-memory sink: rows keyed by sinks.Result.Key, last
 // write wins. For tests and benchmarks, where a file's fsync would measure
 // the disk instead of the worker.
 package memsink
@@ -10,14 +10,13 @@ import (
 
 	"github.com/chorusml/chorus/sinks"
 	"github.com/chorusml/chorus/worker/errkind"
-	"github.com/chorusml/chorus/worker/job"
 )
 
 // Store holds the rows; Sinks opened on one store share them, as writers
 // of one table do. Safe for concurrent use.
 type Store struct {
 	mu     sync.Mutex
-	rows   map[job.Key]job.Result
+	rows   map[sinks.Key]sinks.Result
 	writes int
 }
 
@@ -29,14 +28,14 @@ type Sink struct {
 }
 
 // New returns a sink on a new, empty store.
-func New() *Sink { return Open(&Store{rows: make(map[job.Key]job.Result)}) }
+func New() *Sink { return Open(&Store{rows: make(map[sinks.Key]sinks.Result)}) }
 
 // Open returns a new sink on st.
 func Open(st *Store) *Sink { return &Sink{Store: st} }
 
 // Write commits rows; rows without a key or with a non-finite score are
 // rejected by index, the rest committed.
-func (s *Sink) Write(ctx context.Context, rows []job.Result) error {
+func (s *Sink) Write(ctx context.Context, rows []sinks.Result) error {
 	if err := ctx.Err(); err != nil {
 		return errkind.New(errkind.Canceled, "canceled", err)
 	}
@@ -72,9 +71,9 @@ func (s *Sink) Close(context.Context) error {
 }
 
 // Rows returns every row, sorted by key.
-func (s *Store) Rows() []job.Result {
+func (s *Store) Rows() []sinks.Result {
 	s.mu.Lock()
-	out := make([]job.Result, 0, len(s.rows))
+	out := make([]sinks.Result, 0, len(s.rows))
 	for _, r := range s.rows {
 		out = append(out, r)
 	}

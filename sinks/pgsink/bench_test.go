@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chorusml/chorus/sinks"
 	"github.com/chorusml/chorus/sinks/pgsink"
 	"github.com/chorusml/chorus/sinks/pgsink/pgtest"
-	"github.com/chorusml/chorus/worker/job"
 )
 
 // BenchmarkWrite measures committed rows/s for one writer, writing fresh
@@ -22,14 +22,14 @@ func BenchmarkWrite(b *testing.B) {
 			table := newTable(b, srv, "bench")
 			s := open(b, pgsink.Options{DSN: srv.DSN(), Schema: "bench", Table: table, MaxConns: 1})
 			seq := 0
-			rows := make([]job.Result, batch)
+			rows := make([]sinks.Result, batch)
 			for b.Loop() {
 				for i := range rows {
 					seq++
-					rows[i] = job.Result{
+					rows[i] = sinks.Result{
 						Tenant: "acme", ResponseID: fmt.Sprintf("r-%09d", seq), Pipeline: "default", PipelineVersion: "v1",
 						SentimentLabel: "positive", SentimentScore: 0.75,
-						Tags:            []job.Tag{{Tag: "billing", Score: 0.73, Models: []string{"topics"}}},
+						Tags:            []sinks.Tag{{Tag: "billing", Score: 0.73, Models: []string{"topics"}}},
 						ModelVersions:   map[string]string{"sentiment-nb": "3.1.0", "topics": "7"},
 						SourceMessageID: fmt.Sprintf("msg-%d", seq), ScoredAt: time.Now(),
 					}

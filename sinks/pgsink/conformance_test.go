@@ -9,23 +9,22 @@ import (
 	"github.com/chorusml/chorus/sinks/pgsink"
 	"github.com/chorusml/chorus/sinks/pgsink/pgtest"
 	"github.com/chorusml/chorus/sinks/sinktest"
-	"github.com/chorusml/chorus/worker/job"
 )
 
 type harness struct {
 	dsn, schema, table string
-	bad                func(job.Result) job.Result
+	bad                func(sinks.Result) sinks.Result
 }
 
 func (h harness) NewSink(ctx context.Context) (sinks.Sink, error) {
 	return pgsink.Open(ctx, pgsink.Options{DSN: h.dsn, Schema: h.schema, Table: h.table})
 }
 
-func (h harness) ReadAll(ctx context.Context) ([]job.Result, error) {
+func (h harness) ReadAll(ctx context.Context) ([]sinks.Result, error) {
 	return pgsink.ReadAll(ctx, h.dsn, h.schema, h.table)
 }
 
-func (h harness) BadRow(r job.Result) (job.Result, bool) { return h.bad(r), true }
+func (h harness) BadRow(r sinks.Result) (sinks.Result, bool) { return h.bad(r), true }
 
 func (harness) Close() {}
 
@@ -36,19 +35,19 @@ func TestConformance(t *testing.T) {
 		name string
 		// alter, if set, runs on the fresh table (%s: its name).
 		alter string
-		bad   func(job.Result) job.Result
+		bad   func(sinks.Result) sinks.Result
 	}{
 		{
 			// Write's own checks catch the bad row before it is sent.
 			name: "rejected_by_write",
-			bad:  func(r job.Result) job.Result { r.ResponseID = ""; return r },
+			bad:  func(r sinks.Result) sinks.Result { r.ResponseID = ""; return r },
 		},
 		{
 			// The server rejects the bad row (a constraint Write does not
 			// know about): Write finds it with a savepoint per row.
 			name:  "rejected_by_server",
 			alter: `ALTER TABLE %s ADD CONSTRAINT harness_reject CHECK (source_message_id <> 'reject-me')`,
-			bad:   func(r job.Result) job.Result { r.SourceMessageID = "reject-me"; return r },
+			bad:   func(r sinks.Result) sinks.Result { r.SourceMessageID = "reject-me"; return r },
 		},
 	}
 	for _, tc := range tests {

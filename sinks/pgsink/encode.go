@@ -11,7 +11,6 @@ import (
 
 	"github.com/chorusml/chorus/sinks"
 	"github.com/chorusml/chorus/worker/errkind"
-	"github.com/chorusml/chorus/worker/job"
 )
 
 // The bounds of sentiment_score the table's CHECK enforces.
@@ -33,7 +32,7 @@ func knownLabel(label string) bool {
 // row is one validated result, ready to send.
 type row struct {
 	idx          int // in the caller's batch
-	r            *job.Result
+	r            *sinks.Result
 	tags, models string // JSON
 }
 
@@ -41,7 +40,7 @@ type row struct {
 // check (and what Postgres cannot store at all: NUL bytes, invalid UTF-8,
 // non-finite JSON numbers), so that a bad row costs no round trip. It
 // returns the good rows in batch order and the bad ones as row errors.
-func prepare(rows []job.Result) ([]row, sinks.RowErrors) {
+func prepare(rows []sinks.Result) ([]row, sinks.RowErrors) {
 	good := make([]row, 0, len(rows))
 	var bad sinks.RowErrors
 	for i := range rows {
@@ -55,13 +54,13 @@ func prepare(rows []job.Result) ([]row, sinks.RowErrors) {
 	return good, bad
 }
 
-func encode(i int, r *job.Result) (row, error) {
+func encode(i int, r *sinks.Result) (row, error) {
 	if err := validate(r); err != nil {
 		return row{}, err
 	}
 	tags := r.Tags
 	if tags == nil {
-		tags = []job.Tag{}
+		tags = []sinks.Tag{}
 	}
 	tj, err := json.Marshal(tags)
 	if err != nil {
@@ -80,7 +79,7 @@ func encode(i int, r *job.Result) (row, error) {
 
 // validate checks what the table's CHECK constraints check, and that every
 // string is storable text.
-func validate(r *job.Result) error {
+func validate(r *sinks.Result) error {
 	switch {
 	case r.Tenant == "":
 		return fmt.Errorf("tenant is empty")
@@ -141,7 +140,7 @@ func text(field, s string) error {
 // row twice in one statement) and sorts by key, so that concurrent batches
 // lock overlapping rows in one order and cannot deadlock each other.
 func dedupe(rows []row) []row {
-	last := make(map[job.Key]int, len(rows))
+	last := make(map[sinks.Key]int, len(rows))
 	for i := range rows {
 		last[rows[i].r.Key()] = i
 	}

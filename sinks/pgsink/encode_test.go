@@ -6,12 +6,12 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/chorusml/chorus/worker/job"
+	"github.com/chorusml/chorus/sinks"
 )
 
 func TestDedupe(t *testing.T) {
 	r := func(idx int, tenant, id, version string) row {
-		return row{idx: idx, r: &job.Result{Tenant: tenant, ResponseID: id, PipelineVersion: version}}
+		return row{idx: idx, r: &sinks.Result{Tenant: tenant, ResponseID: id, PipelineVersion: version}}
 	}
 	tests := []struct {
 		name string
@@ -67,11 +67,11 @@ func TestDerivedName(t *testing.T) {
 }
 
 func TestPrepareKeepsBatchOrderAndIndexes(t *testing.T) {
-	rows := []job.Result{
+	rows := []sinks.Result{
 		{Tenant: "a", ResponseID: "1", PipelineVersion: "v", SentimentLabel: "positive", SentimentScore: 0.5},
 		{Tenant: "", ResponseID: "2", PipelineVersion: "v"},
 		{Tenant: "a", ResponseID: "0", PipelineVersion: "v", SentimentScore: 2},
-		{Tenant: "a", ResponseID: "0", PipelineVersion: "v", Tags: []job.Tag{{Tag: "x", Score: 0.5}}},
+		{Tenant: "a", ResponseID: "0", PipelineVersion: "v", Tags: []sinks.Tag{{Tag: "x", Score: 0.5}}},
 	}
 	good, bad := prepare(rows)
 	if len(good) != 2 || good[0].idx != 0 || good[1].idx != 3 {

@@ -8,7 +8,6 @@ import (
 
 	"github.com/chorusml/chorus/sinks"
 	"github.com/chorusml/chorus/sinks/pgsink"
-	"github.com/chorusml/chorus/worker/job"
 )
 
 // Migrate once (`chorus migrate`), then open the sink and write. The
@@ -35,13 +34,13 @@ func Example() {
 		return
 	}
 
-	row := job.Result{
+	row := sinks.Result{
 		Tenant: "acme", ResponseID: "r-1", Pipeline: "default", PipelineVersion: "v1",
 		SentimentLabel: "negative", SentimentScore: 0.2, ScoredAt: time.Now(),
 	}
 	bad := row
 	bad.ResponseID = "" // violates a CHECK: reported by index, the rest committed
-	err = sink.Write(ctx, []job.Result{row, bad})
+	err = sink.Write(ctx, []sinks.Result{row, bad})
 	if rowErrs, ok := sinks.AsRowErrors(err); ok {
 		for _, re := range rowErrs {
 			fmt.Println("rejected row", re.Index, re.Err)

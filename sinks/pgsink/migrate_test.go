@@ -13,11 +13,11 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/chorusml/chorus/sinks"
 	"github.com/chorusml/chorus/sinks/pgsink"
 	"github.com/chorusml/chorus/sinks/pgsink/pgtest"
 	"github.com/chorusml/chorus/sinks/sinktest"
 	"github.com/chorusml/chorus/worker/errkind"
-	"github.com/chorusml/chorus/worker/job"
 )
 
 func TestMigrate(t *testing.T) {
@@ -65,7 +65,7 @@ func TestMigrate(t *testing.T) {
 			t.Fatal(err)
 		}
 		s := open(t, pgsink.Options{DSN: srv.DSN(), Schema: schema, Table: table})
-		if err := s.Write(testCtx(t), []job.Result{sinktest.Row(1)}); err != nil {
+		if err := s.Write(testCtx(t), []sinks.Result{sinktest.Row(1)}); err != nil {
 			t.Fatal(err)
 		}
 		if got := count(t, srv, qualified(schema, pgsink.LatestView(table))); got != 1 {
@@ -76,7 +76,7 @@ func TestMigrate(t *testing.T) {
 	t.Run("several_tables_share_a_schema", func(t *testing.T) {
 		a, b := newTable(t, srv, "m_shared"), newTable(t, srv, "m_shared")
 		sa := open(t, pgsink.Options{DSN: srv.DSN(), Schema: "m_shared", Table: a})
-		if err := sa.Write(testCtx(t), []job.Result{sinktest.Row(1), sinktest.Row(2)}); err != nil {
+		if err := sa.Write(testCtx(t), []sinks.Result{sinktest.Row(1), sinktest.Row(2)}); err != nil {
 			t.Fatal(err)
 		}
 		if na, nb := count(t, srv, qualified("m_shared", a)), count(t, srv, qualified("m_shared", b)); na != 2 || nb != 0 {
@@ -99,7 +99,7 @@ func TestMigrate(t *testing.T) {
 				t.Fatalf("migrate %s: %v", table, err)
 			}
 			s := open(t, pgsink.Options{DSN: srv.DSN(), Schema: "m_long", Table: table})
-			if err := s.Write(testCtx(t), []job.Result{sinktest.Row(1)}); err != nil {
+			if err := s.Write(testCtx(t), []sinks.Result{sinktest.Row(1)}); err != nil {
 				t.Fatal(err)
 			}
 			if got := count(t, srv, qualified("m_long", pgsink.LatestView(table))); got != 1 {

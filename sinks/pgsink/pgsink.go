@@ -55,7 +55,6 @@ import (
 
 	"github.com/chorusml/chorus/sinks"
 	"github.com/chorusml/chorus/worker/errkind"
-	"github.com/chorusml/chorus/worker/job"
 )
 
 // Defaults of Options.
@@ -264,7 +263,7 @@ func (s *Sink) enter() bool {
 // the others, returning sinks.RowErrors for the bad ones. Any other error
 // means nothing of the batch was committed (or, when the connection broke
 // during COMMIT, possibly all of it: a rewrite is harmless).
-func (s *Sink) Write(ctx context.Context, rows []job.Result) error {
+func (s *Sink) Write(ctx context.Context, rows []sinks.Result) error {
 	if err := ctx.Err(); err != nil {
 		return classify(ctx, "write", err)
 	}
@@ -372,7 +371,7 @@ func (s *Sink) Check(ctx context.Context) error {
 
 // ReadAll returns every row of schema.table, read on a connection of its
 // own to dsn, in key order. For tests and tools; it loads the whole table.
-func ReadAll(ctx context.Context, dsn, schema, table string) ([]job.Result, error) {
+func ReadAll(ctx context.Context, dsn, schema, table string) ([]sinks.Result, error) {
 	n, err := newNames(schema, table)
 	if err != nil {
 		return nil, errkind.New(errkind.Permanent, "bad_name", fmt.Errorf("pgsink: %w", err))
@@ -393,14 +392,14 @@ func ReadAll(ctx context.Context, dsn, schema, table string) ([]job.Result, erro
 		return nil, classify(ctx, "read", err)
 	}
 	var (
-		out []job.Result
-		r   job.Result
+		out []sinks.Result
+		r   sinks.Result
 	)
 	_, err = pgx.ForEachRow(rows, []any{&r.Tenant, &r.ResponseID, &r.Pipeline, &r.PipelineVersion, &r.SentimentLabel, &r.SentimentScore,
 		&r.Tags, &r.ModelVersions, &r.Partial, &r.RunID, &r.SourceMessageID, &r.ScoredAt}, func() error {
 		r.ScoredAt = r.ScoredAt.UTC()
 		out = append(out, r)
-		r = job.Result{}
+		r = sinks.Result{}
 		return nil
 	})
 	if err != nil {

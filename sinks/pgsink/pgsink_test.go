@@ -17,7 +17,6 @@ import (
 	"github.com/chorusml/chorus/sinks/pgsink/pgtest"
 	"github.com/chorusml/chorus/sinks/sinktest"
 	"github.com/chorusml/chorus/worker/errkind"
-	"github.com/chorusml/chorus/worker/job"
 )
 
 func TestWrite(t *testing.T) {
@@ -33,7 +32,7 @@ func TestWrite(t *testing.T) {
 		v2 := sinktest.Row(1)
 		v2.PipelineVersion, v2.SentimentLabel, v2.ScoredAt = "2026.12.0", "negative", v1.ScoredAt.Add(time.Hour)
 		other := sinktest.Row(2)
-		for _, batch := range [][]job.Result{{v1, other}, {v2}} {
+		for _, batch := range [][]sinks.Result{{v1, other}, {v2}} {
 			if err := s.Write(ctx, batch); err != nil {
 				t.Fatal(err)
 			}
@@ -60,7 +59,7 @@ func TestWrite(t *testing.T) {
 		// Re-scoring with the old version later makes it the latest again:
 		// the view goes by scored_at, not by version.
 		v1.ScoredAt = v2.ScoredAt.Add(time.Minute)
-		if err := s.Write(ctx, []job.Result{v1}); err != nil {
+		if err := s.Write(ctx, []sinks.Result{v1}); err != nil {
 			t.Fatal(err)
 		}
 		if got := latest(); got[v1.ResponseID] != v1.PipelineVersion {
@@ -73,26 +72,26 @@ func TestWrite(t *testing.T) {
 		s := open(t, pgsink.Options{DSN: srv.DSN(), Schema: schema, Table: table})
 		tests := []struct {
 			name string
-			bad  func(*job.Result)
+			bad  func(*sinks.Result)
 		}{
-			{"empty_tenant", func(r *job.Result) { r.Tenant = "" }},
-			{"empty_pipeline_version", func(r *job.Result) { r.PipelineVersion = "" }},
-			{"nan_score", func(r *job.Result) { r.SentimentScore = math.NaN() }},
-			{"infinite_score", func(r *job.Result) { r.SentimentScore = math.Inf(1) }},
-			{"score_above_one", func(r *job.Result) { r.SentimentScore = 1.0000001 }},
-			{"score_below_minus_one", func(r *job.Result) { r.SentimentScore = -1.5 }},
-			{"unknown_label", func(r *job.Result) { r.SentimentLabel = "meh" }},
-			{"nul_in_text", func(r *job.Result) { r.SourceMessageID = "a\x00b" }},
-			{"invalid_utf8", func(r *job.Result) { r.Pipeline = "\xff\xfe" }},
-			{"nan_tag_score", func(r *job.Result) { r.Tags[0].Score = math.NaN() }},
-			{"nul_in_model_version", func(r *job.Result) { r.ModelVersions["topics"] = "\x00" }},
+			{"empty_tenant", func(r *sinks.Result) { r.Tenant = "" }},
+			{"empty_pipeline_version", func(r *sinks.Result) { r.PipelineVersion = "" }},
+			{"nan_score", func(r *sinks.Result) { r.SentimentScore = math.NaN() }},
+			{"infinite_score", func(r *sinks.Result) { r.SentimentScore = math.Inf(1) }},
+			{"score_above_one", func(r *sinks.Result) { r.SentimentScore = 1.0000001 }},
+			{"score_below_minus_one", func(r *sinks.Result) { r.SentimentScore = -1.5 }},
+			{"unknown_label", func(r *sinks.Result) { r.SentimentLabel = "meh" }},
+			{"nul_in_text", func(r *sinks.Result) { r.SourceMessageID = "a\x00b" }},
+			{"invalid_utf8", func(r *sinks.Result) { r.Pipeline = "\xff\xfe" }},
+			{"nan_tag_score", func(r *sinks.Result) { r.Tags[0].Score = math.NaN() }},
+			{"nul_in_model_version", func(r *sinks.Result) { r.ModelVersions["topics"] = "\x00" }},
 		}
 		for i, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
 				good, bad := sinktest.Row(1), sinktest.Row(1)
 				good.ResponseID, bad.ResponseID = fmt.Sprintf("good-%d", i), fmt.Sprintf("bad-%d", i)
 				tc.bad(&bad)
-				re, ok := sinks.AsRowErrors(s.Write(testCtx(t), []job.Result{good, bad}))
+				re, ok := sinks.AsRowErrors(s.Write(testCtx(t), []sinks.Result{good, bad}))
 				if !ok || len(re) != 1 || re[0].Index != 1 {
 					t.Fatalf("write = %v, want a row error for index 1", re)
 				}
@@ -118,7 +117,7 @@ func TestWrite(t *testing.T) {
 			fmt.Fprintf(&sb, "%x", uint32(i)*2654435761)
 		}
 		long.ResponseID = sb.String()
-		re, ok := sinks.AsRowErrors(s.Write(testCtx(t), []job.Result{a, long, b}))
+		re, ok := sinks.AsRowErrors(s.Write(testCtx(t), []sinks.Result{a, long, b}))
 		if !ok || len(re) != 1 || re[0].Index != 1 {
 			t.Fatalf("write = %v, want one row error for index 1", re)
 		}
@@ -134,10 +133,10 @@ func TestWrite(t *testing.T) {
 		table := newTable(t, srv, schema)
 		exec(t, srv, "ALTER TABLE "+qualified(schema, table)+" ADD CONSTRAINT no_poison CHECK (source_message_id <> 'poison')")
 		s := open(t, pgsink.Options{DSN: srv.DSN(), Schema: schema, Table: table})
-		poison := func(r job.Result) job.Result { r.SourceMessageID = "poison"; return r }
+		poison := func(r sinks.Result) sinks.Result { r.SourceMessageID = "poison"; return r }
 		a, b, c, d := sinktest.Row(1), sinktest.Row(2), sinktest.Row(3), sinktest.Row(4)
 		// a's later duplicate is bad: the earlier good a is still written.
-		re, ok := sinks.AsRowErrors(s.Write(testCtx(t), []job.Result{a, b, poison(a), poison(c), d}))
+		re, ok := sinks.AsRowErrors(s.Write(testCtx(t), []sinks.Result{a, b, poison(a), poison(c), d}))
 		if !ok || len(re) != 2 || re[0].Index != 2 || re[1].Index != 3 {
 			t.Fatalf("write = %v, want row errors for indexes 2 and 3", re)
 		}
@@ -168,7 +167,7 @@ func TestWrite(t *testing.T) {
 		unlock := lockTable(t, srv, schema, table)
 		defer unlock()
 		start := time.Now()
-		err := s.Write(testCtx(t), []job.Result{sinktest.Row(1)})
+		err := s.Write(testCtx(t), []sinks.Result{sinktest.Row(1)})
 		if k, r := errkind.KindOf(err), errkind.ReasonOf(err); k != errkind.Retryable || r != "statement_timeout" {
 			t.Errorf("write on a locked table = %v (kind %v, reason %s), want retryable statement_timeout", err, k, r)
 		}
@@ -183,7 +182,7 @@ func TestWrite(t *testing.T) {
 		unlock := lockTable(t, srv, schema, table)
 		ctx, cancel := context.WithTimeout(testCtx(t), 300*time.Millisecond)
 		defer cancel()
-		err := s.Write(ctx, []job.Result{sinktest.Row(1), sinktest.Row(2)})
+		err := s.Write(ctx, []sinks.Result{sinktest.Row(1), sinktest.Row(2)})
 		unlock()
 		if k := errkind.KindOf(err); k != errkind.Retryable {
 			t.Errorf("write past its deadline = %v (kind %v), want retryable", err, k)
@@ -192,7 +191,7 @@ func TestWrite(t *testing.T) {
 			t.Errorf("%d rows after a write that timed out", got)
 		}
 		// The sink still works.
-		if err := s.Write(testCtx(t), []job.Result{sinktest.Row(1)}); err != nil {
+		if err := s.Write(testCtx(t), []sinks.Result{sinktest.Row(1)}); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -203,7 +202,7 @@ func TestWrite(t *testing.T) {
 		unlock := lockTable(t, srv, schema, table)
 		defer unlock()
 		writeDone := make(chan error, 1)
-		go func() { writeDone <- s.Write(testCtx(t), []job.Result{sinktest.Row(1)}) }()
+		go func() { writeDone <- s.Write(testCtx(t), []sinks.Result{sinktest.Row(1)}) }()
 		waitBlocked(t, srv, 1)
 		closeDone := make(chan error, 1)
 		go func() { closeDone <- s.Close(testCtx(t)) }()
@@ -212,7 +211,7 @@ func TestWrite(t *testing.T) {
 			t.Fatalf("Close returned (%v) while a Write was in progress", err)
 		case <-time.After(200 * time.Millisecond):
 		}
-		if err := s.Write(testCtx(t), []job.Result{sinktest.Row(2)}); !errors.Is(err, sinks.ErrClosed) {
+		if err := s.Write(testCtx(t), []sinks.Result{sinktest.Row(2)}); !errors.Is(err, sinks.ErrClosed) {
 			t.Errorf("write during Close = %v, want ErrClosed", err)
 		}
 		unlock()
@@ -235,7 +234,7 @@ func TestWrite(t *testing.T) {
 		var wg sync.WaitGroup
 		for i := range 6 {
 			wg.Go(func() {
-				if err := s.Write(testCtx(t), []job.Result{sinktest.Row(i)}); err != nil {
+				if err := s.Write(testCtx(t), []sinks.Result{sinktest.Row(i)}); err != nil {
 					t.Errorf("write: %v", err)
 				}
 			})
@@ -258,7 +257,7 @@ func TestWrite(t *testing.T) {
 		if k, r := errkind.KindOf(err), errkind.ReasonOf(err); k != errkind.Permanent || r != "not_migrated" {
 			t.Errorf("check = %v (kind %v, reason %s), want permanent not_migrated", err, k, r)
 		}
-		if err := s.Write(testCtx(t), []job.Result{sinktest.Row(1)}); errkind.KindOf(err) != errkind.Permanent {
+		if err := s.Write(testCtx(t), []sinks.Result{sinktest.Row(1)}); errkind.KindOf(err) != errkind.Permanent {
 			t.Errorf("write to a missing table = %v (kind %v), want permanent", err, errkind.KindOf(err))
 		}
 		if _, err := pgsink.MigrateDSN(testCtx(t), srv.DSN(), schema, "never_migrated"); err != nil {
@@ -288,7 +287,7 @@ func TestWrite(t *testing.T) {
 						t.Fatal(err)
 					}
 					defer s.Close(testCtx(t))
-					err = s.Write(testCtx(t), []job.Result{sinktest.Row(1)})
+					err = s.Write(testCtx(t), []sinks.Result{sinktest.Row(1)})
 					if errkind.KindOf(err) != errkind.Retryable {
 						t.Errorf("write with nothing listening = %v, want retryable", err)
 					}

@@ -8,11 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chorusml/chorus/sinks"
 	"github.com/chorusml/chorus/sinks/pgsink"
 	"github.com/chorusml/chorus/sinks/pgsink/pgtest"
 	"github.com/chorusml/chorus/sinks/sinktest"
 	"github.com/chorusml/chorus/worker/errkind"
-	"github.com/chorusml/chorus/worker/job"
 )
 
 // TestServerRestart writes batches in a loop while the server goes down
@@ -82,7 +82,7 @@ func TestServerRestart(t *testing.T) {
 				return
 			default:
 			}
-			batch := make([]job.Result, batchSize)
+			batch := make([]sinks.Result, batchSize)
 			for i := range batch {
 				batch[i] = sinktest.Row(i)
 				batch[i].ResponseID = fmt.Sprintf("b%05d-r%03d", b, i)

@@ -11,8 +11,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/chorusml/chorus/sinks"
 	"github.com/chorusml/chorus/sinks/pgsink/pgtest"
-	"github.com/chorusml/chorus/worker/job"
 )
 
 // The write strategies Write's choice was measured against (see the
@@ -73,14 +73,14 @@ func (s *Sink) upsertBatch(ctx context.Context, rows []row) error {
 }
 
 // benchRows returns n results with keys no earlier call returned.
-func benchRows(seq *int, n int) []job.Result {
-	out := make([]job.Result, n)
+func benchRows(seq *int, n int) []sinks.Result {
+	out := make([]sinks.Result, n)
 	for i := range out {
 		*seq++
-		out[i] = job.Result{
+		out[i] = sinks.Result{
 			Tenant: "acme", ResponseID: fmt.Sprintf("r-%09d", *seq), Pipeline: "default", PipelineVersion: "2026.11.1",
 			SentimentLabel: "positive", SentimentScore: 0.75,
-			Tags:            []job.Tag{{Tag: "billing", Score: 0.731, Models: []string{"topics", "acme-topics"}}, {Tag: "support", Score: 0.6, Models: []string{"topics"}}},
+			Tags:            []sinks.Tag{{Tag: "billing", Score: 0.731, Models: []string{"topics", "acme-topics"}}, {Tag: "support", Score: 0.6, Models: []string{"topics"}}},
 			ModelVersions:   map[string]string{"sentiment-nb": "3.1.0", "topics": "7", "acme-topics": "2026-10-01"},
 			SourceMessageID: fmt.Sprintf("msg-%d", *seq), ScoredAt: time.Now(),
 		}

@@ -8,8 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/chorusml/chorus/sinks"
 	"github.com/chorusml/chorus/worker/errkind"
-	"github.com/chorusml/chorus/worker/job"
 )
 
 // ThroughputSchema holds the scratch tables Throughput creates and drops.
@@ -44,9 +44,9 @@ func Throughput(ctx context.Context, dsn string, rows, batch int) (rowsPerSec fl
 	}
 	defer s.Close(context.WithoutCancel(ctx))
 
-	batches := make([][]job.Result, 0, (rows+batch-1)/batch)
+	batches := make([][]sinks.Result, 0, (rows+batch-1)/batch)
 	for first := 0; first < rows; first += batch {
-		b := make([]job.Result, min(batch, rows-first))
+		b := make([]sinks.Result, min(batch, rows-first))
 		for i := range b {
 			b[i] = syntheticResult(first + i)
 		}
@@ -63,15 +63,15 @@ func Throughput(ctx context.Context, dsn string, rows, batch int) (rowsPerSec fl
 
 // syntheticResult is the i-th result of a throughput run: a typical row
 // (three models, two tags).
-func syntheticResult(i int) job.Result {
-	return job.Result{
+func syntheticResult(i int) sinks.Result {
+	return sinks.Result{
 		Tenant:          fmt.Sprintf("tenant-%d", i%7),
 		ResponseID:      fmt.Sprintf("r-%09d", i),
 		Pipeline:        "default",
 		PipelineVersion: "bench",
 		SentimentLabel:  "positive",
 		SentimentScore:  float64(i%1000) / 1000,
-		Tags: []job.Tag{
+		Tags: []sinks.Tag{
 			{Tag: "billing", Score: 0.731, Models: []string{"topics", "acme-topics"}},
 			{Tag: "support", Score: 0.6, Models: []string{"topics"}},
 		},

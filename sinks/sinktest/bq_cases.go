@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/chorusml/chorus/sinks"
-	"github.com/chorusml/chorus/worker/job"
 )
 
 // RunRedeliveryCases runs cases about redelivery on top of
@@ -89,7 +88,7 @@ func redeliveryCaseKeyThrice(t *testing.T, e *env) {
 	s := e.open()
 	v1, v2, v3 := Row(1), Row(1), Row(1)
 	v2.SentimentScore, v3.SentimentScore = 0.25, -0.5
-	v3.Tags = []job.Tag{{Tag: "latest", Score: 1, Models: []string{"m"}}}
+	v3.Tags = []sinks.Tag{{Tag: "latest", Score: 1, Models: []string{"m"}}}
 	e.write(s, v1, v2, Row(2), v3, Row(3))
 	e.expect(v3, Row(2), Row(3))
 }
@@ -104,7 +103,7 @@ func redeliveryCaseLaterBad(t *testing.T, e *env) {
 		t.Skip("sink has no notion of a bad row")
 	}
 	s := e.open()
-	err := s.Write(e.ctx, []job.Result{Row(1), Row(2), bad})
+	err := s.Write(e.ctx, []sinks.Result{Row(1), Row(2), bad})
 	re, ok := sinks.AsRowErrors(err)
 	if !ok {
 		t.Fatalf("write = %v, want RowErrors", err)

@@ -13,7 +13,6 @@ import (
 
 	"github.com/chorusml/chorus/sinks"
 	"github.com/chorusml/chorus/worker/errkind"
-	"github.com/chorusml/chorus/worker/job"
 )
 
 // RunUpsertTests runs cases beyond RunConformanceTests that every sink can
@@ -73,7 +72,7 @@ func upsertCaseKeyRepeated(t *testing.T, e *env) {
 
 func upsertCaseVersions(t *testing.T, e *env) {
 	s := e.open()
-	var batch []job.Result
+	var batch []sinks.Result
 	for i, v := range []string{"2026.11.1", "2026.12.0", "2027.01.0"} {
 		r := Row(7)
 		r.PipelineVersion, r.SentimentScore = v, float64(i)/4
@@ -90,7 +89,7 @@ func upsertCaseVersions(t *testing.T, e *env) {
 func upsertCaseOverlapping(t *testing.T, e *env) {
 	const writers, rounds, keys = 6, 4, 60
 	s := e.open()
-	version := func(w, i int) job.Result {
+	version := func(w, i int) sinks.Result {
 		r := Row(i)
 		r.SentimentScore = float64(w) / 10
 		r.SourceMessageID = fmt.Sprintf("writer-%d", w)
@@ -100,7 +99,7 @@ func upsertCaseOverlapping(t *testing.T, e *env) {
 	for w := range writers {
 		wg.Go(func() {
 			for round := range rounds {
-				batch := make([]job.Result, keys)
+				batch := make([]sinks.Result, keys)
 				for i := range batch {
 					batch[i] = version(w, i)
 				}
@@ -151,9 +150,9 @@ func upsertCaseEmptyOptional(t *testing.T, e *env) {
 	r.Tags, r.ModelVersions, r.RunID = nil, nil, ""
 	r.Partial = true
 	empty := Row(4)
-	empty.Tags, empty.ModelVersions = []job.Tag{}, map[string]string{}
+	empty.Tags, empty.ModelVersions = []sinks.Tag{}, map[string]string{}
 	noModels := Row(5)
-	noModels.Tags = []job.Tag{{Tag: "pricing", Score: 0.5}}
+	noModels.Tags = []sinks.Tag{{Tag: "pricing", Score: 0.5}}
 	e.write(s, r, empty, noModels)
 	e.expect(r, empty, noModels)
 }
@@ -162,8 +161,8 @@ func upsertCaseExtremeValues(t *testing.T, e *env) {
 	s := e.open()
 	low, high, odd := Row(1), Row(2), Row(3)
 	low.SentimentScore, high.SentimentScore = -1, 1
-	low.Tags = []job.Tag{{Tag: "tiny", Score: 1e-300, Models: []string{"m"}}, {Tag: "negative", Score: -math.MaxFloat32, Models: []string{"m"}}}
-	high.Tags = []job.Tag{{Tag: "huge", Score: 1e300, Models: []string{"m"}}, {Tag: "third", Score: 1.0 / 3, Models: []string{"m"}}}
+	low.Tags = []sinks.Tag{{Tag: "tiny", Score: 1e-300, Models: []string{"m"}}, {Tag: "negative", Score: -math.MaxFloat32, Models: []string{"m"}}}
+	high.Tags = []sinks.Tag{{Tag: "huge", Score: 1e300, Models: []string{"m"}}, {Tag: "third", Score: 1.0 / 3, Models: []string{"m"}}}
 	low.ScoredAt = time.Date(1970, 1, 1, 0, 0, 0, 1000, time.UTC)
 	high.ScoredAt = time.Date(2199, 12, 31, 23, 59, 59, 999999000, time.UTC)
 	odd.Tenant = "ténant 租户 🚀"

@@ -22,7 +22,6 @@ import (
 
 	"github.com/chorusml/chorus/sinks"
 	"github.com/chorusml/chorus/worker/errkind"
-	"github.com/chorusml/chorus/worker/job"
 )
 
 // Harness adapts one driver and its storage to the suite.
@@ -34,12 +33,12 @@ type Harness interface {
 	// ReadAll returns every committed row, one per key, as an independent
 	// reader sees it (a fresh connection or a fresh read of the file), in
 	// any order.
-	ReadAll(ctx context.Context) ([]job.Result, error)
+	ReadAll(ctx context.Context) ([]sinks.Result, error)
 	// BadRow returns r changed so that the sink rejects it as bad in itself
 	// (a constraint or schema violation) while accepting the rest of its
 	// batch, or false if the sink has no such notion; the bad-row case is
 	// then skipped.
-	BadRow(r job.Result) (job.Result, bool)
+	BadRow(r sinks.Result) (sinks.Result, bool)
 	// Close releases the storage.
 	Close()
 }
@@ -112,7 +111,7 @@ func (e *env) open() sinks.Sink {
 	return s
 }
 
-func (e *env) write(s sinks.Sink, rows ...job.Result) {
+func (e *env) write(s sinks.Sink, rows ...sinks.Result) {
 	e.t.Helper()
 	if err := s.Write(e.ctx, rows); err != nil {
 		e.t.Fatalf("write %d rows: %v", len(rows), err)
@@ -127,13 +126,13 @@ func (e *env) close(s sinks.Sink) {
 }
 
 // readAll reads every committed row, keyed.
-func (e *env) readAll() map[job.Key]job.Result {
+func (e *env) readAll() map[sinks.Key]sinks.Result {
 	e.t.Helper()
 	rows, err := e.h.ReadAll(e.ctx)
 	if err != nil {
 		e.t.Fatalf("read all: %v", err)
 	}
-	out := make(map[job.Key]job.Result, len(rows))
+	out := make(map[sinks.Key]sinks.Result, len(rows))
 	for _, r := range rows {
 		k := r.Key()
 		if _, dup := out[k]; dup {
@@ -145,10 +144,10 @@ func (e *env) readAll() map[job.Key]job.Result {
 }
 
 // expect fails unless the committed rows are exactly want.
-func (e *env) expect(want ...job.Result) {
+func (e *env) expect(want ...sinks.Result) {
 	e.t.Helper()
 	got := e.readAll()
-	wantBy := make(map[job.Key]job.Result, len(want))
+	wantBy := make(map[sinks.Key]sinks.Result, len(want))
 	for _, w := range want {
 		wantBy[w.Key()] = w
 	}
@@ -169,15 +168,15 @@ func (e *env) expect(want ...job.Result) {
 	}
 }
 
-func sortedKeys(m map[job.Key]job.Result) []job.Key {
-	return slices.SortedFunc(maps.Keys(m), func(a, b job.Key) int {
+func sortedKeys(m map[sinks.Key]sinks.Result) []sinks.Key {
+	return slices.SortedFunc(maps.Keys(m), func(a, b sinks.Key) int {
 		return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.ResponseID, b.ResponseID), cmp.Compare(a.PipelineVersion, b.PipelineVersion))
 	})
 }
 
 // normalize erases differences a sink may legitimately introduce: nil
 // versus empty collections, and the time zone of ScoredAt.
-func normalize(r job.Result) job.Result {
+func normalize(r sinks.Result) sinks.Result {
 	r.ScoredAt = r.ScoredAt.UTC()
 	if len(r.ModelVersions) == 0 {
 		r.ModelVersions = nil
@@ -185,7 +184,7 @@ func normalize(r job.Result) job.Result {
 	if len(r.Tags) == 0 {
 		r.Tags = nil
 	}
-	tags := make([]job.Tag, len(r.Tags))
+	tags := make([]sinks.Tag, len(r.Tags))
 	for i, tg := range r.Tags {
 		if len(tg.Models) == 0 {
 			tg.Models = nil
@@ -202,15 +201,15 @@ func normalize(r job.Result) job.Result {
 // lossy storage (unicode, negative and fractional scores, microsecond
 // times, empty and non-empty optional fields). Sinks must round-trip
 // ScoredAt to the microsecond.
-func Row(i int) job.Result {
-	r := job.Result{
+func Row(i int) sinks.Result {
+	r := sinks.Result{
 		Tenant:          "acme",
 		ResponseID:      fmt.Sprintf("r-%04d", i),
 		Pipeline:        "default",
 		PipelineVersion: "2026.11.1",
 		SentimentLabel:  "positive",
 		SentimentScore:  0.8125 - float64(i)/1024,
-		Tags: []job.Tag{
+		Tags: []sinks.Tag{
 			{Tag: "billing", Score: 0.731, Models: []string{"topics-shared", "acme-custom"}},
 			{Tag: "ünïcode ✓ app-crash", Score: -0.5 + float64(i)/3, Models: []string{"topics-shared"}},
 		},
@@ -230,8 +229,8 @@ func Row(i int) job.Result {
 }
 
 // rows returns test rows first..first+n-1.
-func rows(first, n int) []job.Result {
-	out := make([]job.Result, n)
+func rows(first, n int) []sinks.Result {
+	out := make([]sinks.Result, n)
 	for i := range out {
 		out[i] = Row(first + i)
 	}
@@ -259,7 +258,7 @@ func testSameKeyTwice(t *testing.T, e *env) {
 	e.write(s, first)
 	second := Row(1)
 	second.SentimentLabel, second.SentimentScore = "negative", -0.75
-	second.Tags = []job.Tag{{Tag: "pricing", Score: 0.9, Models: []string{"acme-custom"}}}
+	second.Tags = []sinks.Tag{{Tag: "pricing", Score: 0.9, Models: []string{"acme-custom"}}}
 	second.ModelVersions = map[string]string{"acme-custom": "2026-11-01"}
 	second.Partial = !first.Partial
 	second.ScoredAt = first.ScoredAt.Add(time.Hour)
@@ -352,7 +351,7 @@ func testWriteAfterClose(t *testing.T, e *env) {
 	s := e.open()
 	e.write(s, Row(1))
 	e.close(s)
-	if err := s.Write(e.ctx, []job.Result{Row(2)}); !errors.Is(err, sinks.ErrClosed) {
+	if err := s.Write(e.ctx, []sinks.Result{Row(2)}); !errors.Is(err, sinks.ErrClosed) {
 		t.Errorf("write after Close = %v, want ErrClosed", err)
 	}
 	// A second Close may return an error but must not hang or panic.

@@ -63,9 +63,9 @@ import (
 	"math"
 	"strings"
 
+	"github.com/chorusml/chorus/sinks"
 	"github.com/chorusml/chorus/worker/config"
 	"github.com/chorusml/chorus/worker/errkind"
-	"github.com/chorusml/chorus/worker/job"
 )
 
 // Sentiment labels of a Combined result.
@@ -105,7 +105,7 @@ type Output struct {
 type Combined struct {
 	SentimentLabel string
 	SentimentScore float64
-	Tags           []job.Tag
+	Tags           []sinks.Tag
 	ModelVersions  map[string]string
 	Partial        bool
 }
@@ -387,7 +387,7 @@ func (c *Combiner) Combine(outs []Output, failed []string) (Combined, error) {
 	if topicAnswered > 0 {
 		res.Tags = c.topics(routed)
 	} else {
-		res.Tags = []job.Tag{}
+		res.Tags = []sinks.Tag{}
 	}
 	res.ModelVersions = make(map[string]string, answered)
 	for _, a := range routed {
@@ -523,7 +523,7 @@ func (c *Combiner) threshold(label string) float64 {
 
 // topics returns the kept tags. routed is in model-name order, so hits and
 // therefore Tag.Models are too.
-func (c *Combiner) topics(routed []answer) []job.Tag {
+func (c *Combiner) topics(routed []answer) []sinks.Tag {
 	var aggBuf [stackLabels]labelAgg
 	var hitBuf [stackHits]hit
 	aggs, hits := aggBuf[:0], hitBuf[:0]
@@ -591,7 +591,7 @@ func (c *Combiner) topics(routed []answer) []job.Tag {
 		kept = kept[:c.topK]
 	}
 
-	tags := make([]job.Tag, len(kept))
+	tags := make([]sinks.Tag, len(kept))
 	n := 0
 	for _, g := range kept {
 		n += aggs[g].cleared
@@ -607,7 +607,7 @@ func (c *Combiner) topics(routed []answer) []job.Tag {
 			}
 		}
 		names = names[len(models):]
-		tags[i] = job.Tag{Tag: aggs[g].label, Score: aggs[g].score, Models: models}
+		tags[i] = sinks.Tag{Tag: aggs[g].label, Score: aggs[g].score, Models: models}
 	}
 	return tags
 }

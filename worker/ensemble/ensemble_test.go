@@ -6,9 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chorusml/chorus/sinks"
 	"github.com/chorusml/chorus/worker/config"
 	"github.com/chorusml/chorus/worker/errkind"
-	"github.com/chorusml/chorus/worker/job"
 )
 
 func sent(model string, pos, neg float64) Output {
@@ -56,7 +56,7 @@ func TestCombine(t *testing.T) {
 		failed    []string
 		label     string
 		score     float64
-		tags      []job.Tag
+		tags      []sinks.Tag
 		partial   bool
 		reason    string // error reason, when an error is expected
 		kind      errkind.Kind
@@ -67,7 +67,7 @@ func TestCombine(t *testing.T) {
 			pipeline: pipeline(nil),
 			outs:     []Output{sent("s1", 0.9, 0.1), sent("s2", 0.5, 0.3), topic("t1", "billing", 0.8), topic("t2", "billing", 0.6)},
 			label:    Positive, score: (0.9 + 0.6) / 2,
-			tags: []job.Tag{{Tag: "billing", Score: 0.7, Models: []string{"t1", "t2"}}},
+			tags: []sinks.Tag{{Tag: "billing", Score: 0.7, Models: []string{"t1", "t2"}}},
 		},
 		{
 			name: "weights",
@@ -77,7 +77,7 @@ func TestCombine(t *testing.T) {
 			}),
 			outs:  []Output{sent("s1", 0, 1), sent("s2", 1, 0), topic("t1", "billing", 0.2), topic("t2", "billing", 0.7)},
 			label: Negative, score: 0.25,
-			tags: []job.Tag{{Tag: "billing", Score: 0.575, Models: []string{"t2"}}},
+			tags: []sinks.Tag{{Tag: "billing", Score: 0.575, Models: []string{"t2"}}},
 		},
 		{
 			name: "calibration",
@@ -87,7 +87,7 @@ func TestCombine(t *testing.T) {
 			}),
 			outs:  []Output{sent("s1", 0.7, 0.2), topic("t1", "billing", 0.5, "ux", 0.0)},
 			label: Positive, score: sigm(2*0.5 - 0.5),
-			tags: []job.Tag{
+			tags: []sinks.Tag{
 				{Tag: "billing", Score: sigm(1), Models: []string{"t1"}},
 				// logit(0) is clamped, so scale 0.5 gives sigmoid(0.5·logit(1e-12) + 1).
 				{Tag: "ux", Score: sigm(0.5*math.Log(1e-12/(1-1e-12)) + 1), Models: nil},
@@ -101,25 +101,25 @@ func TestCombine(t *testing.T) {
 			}),
 			outs:  []Output{sent("s1", 0.5, 0.5)},
 			label: Positive, score: sigm(1),
-			tags: []job.Tag{},
+			tags: []sinks.Tag{},
 		},
 		{
 			name:     "neutral band",
 			pipeline: pipeline(func(p *config.Pipeline) { p.Topics.Models = nil }),
 			outs:     []Output{sent("s1", 0.6, 0.4), sent("s2", 0.5, 0.5)},
-			label:    Neutral, score: 0.55, tags: []job.Tag{},
+			label:    Neutral, score: 0.55, tags: []sinks.Tag{},
 		},
 		{
 			name:     "default thresholds are inclusive",
 			pipeline: pipeline(func(p *config.Pipeline) { p.Topics.Models = nil; p.Sentiment.Models = refs("s1") }),
 			outs:     []Output{sent("s1", 0.2, 0)}, // p = 0.6
-			label:    Positive, score: 0.6, tags: []job.Tag{},
+			label:    Positive, score: 0.6, tags: []sinks.Tag{},
 		},
 		{
 			name:     "negative threshold is inclusive",
 			pipeline: pipeline(func(p *config.Pipeline) { p.Topics.Models = nil; p.Sentiment.Models = refs("s1") }),
 			outs:     []Output{sent("s1", 0, 0.2)}, // p = 0.4
-			label:    Negative, score: 0.4, tags: []job.Tag{},
+			label:    Negative, score: 0.4, tags: []sinks.Tag{},
 		},
 		{
 			name: "custom thresholds and labels",
@@ -128,7 +128,7 @@ func TestCombine(t *testing.T) {
 				p.Sentiment = config.Sentiment{Models: refs("s1"), PositiveLabel: "POS", NegativeLabel: "NEG", PositiveThreshold: 0.9, NegativeThreshold: 0.1}
 			}),
 			outs:  []Output{{Model: "s1", Labels: []string{"NEG", "POS"}, Scores: []float64{0.1, 0.7}}},
-			label: Neutral, score: 0.8, tags: []job.Tag{},
+			label: Neutral, score: 0.8, tags: []sinks.Tag{},
 		},
 		{
 			name: "per-label thresholds",
@@ -138,7 +138,7 @@ func TestCombine(t *testing.T) {
 				p.Topics.LabelThresholds = map[string]float64{"billing": 0.88, "praise": 0}
 			}),
 			outs: []Output{topic("t1", "billing", 0.85, "ux", 0.45, "praise", 0.0), topic("t2", "billing", 0.95, "ux", 0.3, "praise", 0.02)},
-			tags: []job.Tag{
+			tags: []sinks.Tag{
 				{Tag: "billing", Score: 0.9, Models: []string{"t2"}},
 				{Tag: "praise", Score: 0.01, Models: []string{"t1", "t2"}},
 			},
@@ -151,7 +151,7 @@ func TestCombine(t *testing.T) {
 				p.Topics.TopK = 3
 			}),
 			outs: []Output{topic("t1", "d", 0.7, "c", 0.9, "b", 0.7, "a", 0.6, "e", 0.7, "f", 0.1)},
-			tags: []job.Tag{
+			tags: []sinks.Tag{
 				{Tag: "c", Score: 0.9, Models: []string{"t1"}},
 				{Tag: "b", Score: 0.7, Models: []string{"t1"}},
 				{Tag: "d", Score: 0.7, Models: []string{"t1"}},
@@ -164,7 +164,7 @@ func TestCombine(t *testing.T) {
 				p.Topics.Models = refs("t1")
 			}),
 			outs: []Output{topic("t1", "a", 0.9, "b", 0.9, "c", 0.9, "d", 0.9, "e", 0.9, "f", 0.9)},
-			tags: []job.Tag{
+			tags: []sinks.Tag{
 				{Tag: "a", Score: 0.9, Models: []string{"t1"}}, {Tag: "b", Score: 0.9, Models: []string{"t1"}},
 				{Tag: "c", Score: 0.9, Models: []string{"t1"}}, {Tag: "d", Score: 0.9, Models: []string{"t1"}},
 				{Tag: "e", Score: 0.9, Models: []string{"t1"}},
@@ -176,7 +176,7 @@ func TestCombine(t *testing.T) {
 				p.Sentiment.Models = nil
 			}),
 			outs: []Output{topic("t2", "ux", 0.8, "billing", 0.4), topic("t1", "billing", 0.8, "ux", 0.6, "custom", 0.7)},
-			tags: []job.Tag{
+			tags: []sinks.Tag{
 				{Tag: "custom", Score: 0.7, Models: []string{"t1"}},
 				{Tag: "ux", Score: 0.7, Models: []string{"t1", "t2"}},
 				{Tag: "billing", Score: 0.6000000000000001, Models: []string{"t1"}},
@@ -189,7 +189,7 @@ func TestCombine(t *testing.T) {
 				p.Topics.Models = []config.ModelRef{{Model: "shared"}, {Model: "acme-custom", Precedence: true}}
 			}),
 			outs: []Output{topic("shared", "billing", 0.9, "ux", 0.8), topic("acme-custom", "billing", 0.2, "onboarding", 0.7)},
-			tags: []job.Tag{
+			tags: []sinks.Tag{
 				{Tag: "ux", Score: 0.8, Models: []string{"shared"}},
 				{Tag: "onboarding", Score: 0.7, Models: []string{"acme-custom"}},
 			},
@@ -203,7 +203,7 @@ func TestCombine(t *testing.T) {
 			}),
 			outs:    []Output{topic("shared", "billing", 0.9)},
 			failed:  []string{"acme-custom"},
-			tags:    []job.Tag{{Tag: "billing", Score: 0.9, Models: []string{"shared"}}},
+			tags:    []sinks.Tag{{Tag: "billing", Score: 0.9, Models: []string{"shared"}}},
 			partial: true,
 		},
 		{
@@ -212,7 +212,7 @@ func TestCombine(t *testing.T) {
 			outs:     []Output{sent("s1", 1, 0), topic("t1", "billing", 0.8), topic("t2", "billing", 0.6)},
 			failed:   []string{"s2"},
 			label:    Positive, score: 1,
-			tags:    []job.Tag{{Tag: "billing", Score: 0.7, Models: []string{"t1", "t2"}}},
+			tags:    []sinks.Tag{{Tag: "billing", Score: 0.7, Models: []string{"t1", "t2"}}},
 			partial: true,
 		},
 		{
@@ -238,7 +238,7 @@ func TestCombine(t *testing.T) {
 			pipeline: pipeline(func(p *config.Pipeline) { p.Quorum = 4 }),
 			outs:     []Output{sent("s1", 1, 0), topic("t1", "billing", 0.8)},
 			label:    Positive, score: 1,
-			tags: []job.Tag{{Tag: "billing", Score: 0.8, Models: []string{"t1"}}},
+			tags: []sinks.Tag{{Tag: "billing", Score: 0.8, Models: []string{"t1"}}},
 		},
 		{
 			name:      "a group with no answer",
@@ -253,14 +253,14 @@ func TestCombine(t *testing.T) {
 			name:     "a group with no models routed",
 			pipeline: pipeline(nil),
 			outs:     []Output{topic("t1", "billing", 0.8)},
-			tags:     []job.Tag{{Tag: "billing", Score: 0.8, Models: []string{"t1"}}},
+			tags:     []sinks.Tag{{Tag: "billing", Score: 0.8, Models: []string{"t1"}}},
 		},
 		{
 			name:     "NaN score counts as failed",
 			pipeline: pipeline(func(p *config.Pipeline) { p.Quorum = 3 }),
 			outs:     []Output{sent("s1", math.NaN(), 0), sent("s2", 1, 0), topic("t1", "billing", 0.8), topic("t2", "billing", 0.6)},
 			label:    Positive, score: 1,
-			tags:    []job.Tag{{Tag: "billing", Score: 0.7, Models: []string{"t1", "t2"}}},
+			tags:    []sinks.Tag{{Tag: "billing", Score: 0.7, Models: []string{"t1", "t2"}}},
 			partial: true,
 		},
 		{
@@ -276,7 +276,7 @@ func TestCombine(t *testing.T) {
 			pipeline: pipeline(func(p *config.Pipeline) { p.Quorum = 1 }),
 			outs:     []Output{sent("s1", 1, 0), {Model: "s2", Labels: []string{"positive"}}, topic("t1", "billing", 0.8)},
 			label:    Positive, score: 1,
-			tags:    []job.Tag{{Tag: "billing", Score: 0.8, Models: []string{"t1"}}},
+			tags:    []sinks.Tag{{Tag: "billing", Score: 0.8, Models: []string{"t1"}}},
 			partial: true,
 		},
 		{
@@ -318,7 +318,7 @@ func TestCombine(t *testing.T) {
 			}),
 			outs:  []Output{topic("multi", "negative", 0.1, "positive", 0.9, "billing", 0.7)},
 			label: Positive, score: 0.9,
-			tags: []job.Tag{
+			tags: []sinks.Tag{
 				{Tag: "positive", Score: 0.9, Models: []string{"multi"}},
 				{Tag: "billing", Score: 0.7, Models: []string{"multi"}},
 			},
@@ -371,7 +371,7 @@ func TestCombine(t *testing.T) {
 	}
 }
 
-func tagsEqual(a, b []job.Tag) bool {
+func tagsEqual(a, b []sinks.Tag) bool {
 	if len(a) != len(b) {
 		return false
 	}

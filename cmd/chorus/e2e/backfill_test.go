@@ -14,9 +14,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/chorusml/chorus/cmd/chorus/tools/backfill"
 	"github.com/chorusml/chorus/sinks/pgsink/pgtest"
 	"github.com/chorusml/chorus/sources/gcppubsub/pubsubtest"
-	"github.com/chorusml/chorus/cmd/chorus/tools/backfill"
 	"github.com/chorusml/chorus/worker/job"
 )
 

@@ -17,9 +17,9 @@ import (
 	"time"
 
 	"github.com/chorusml/chorus"
-	"github.com/chorusml/chorus/sources"
 	"github.com/chorusml/chorus/cmd/chorus/tools/modelserver"
 	"github.com/chorusml/chorus/cmd/chorus/tools/refmodel"
+	"github.com/chorusml/chorus/sources"
 )
 
 var (

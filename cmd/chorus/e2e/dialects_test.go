@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chorusml/chorus/cmd/chorus/tools/modelserver"
 	"github.com/chorusml/chorus/sinks/filesink"
 	"github.com/chorusml/chorus/worker/job"
-	"github.com/chorusml/chorus/cmd/chorus/tools/modelserver"
 )
 
 // The worker binary against the reference server answering in the real

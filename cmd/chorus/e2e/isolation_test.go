@@ -23,6 +23,9 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/chorusml/chorus"
+	"github.com/chorusml/chorus/cmd/chorus/tools/modelserver"
+	"github.com/chorusml/chorus/cmd/chorus/tools/refmodel"
+	"github.com/chorusml/chorus/sinks"
 	"github.com/chorusml/chorus/sinks/pgsink"
 	"github.com/chorusml/chorus/sinks/pgsink/pgtest"
 	"github.com/chorusml/chorus/sources"
@@ -31,8 +34,6 @@ import (
 	"github.com/chorusml/chorus/sources/gcppubsub/pubsubtest"
 	"github.com/chorusml/chorus/worker/ensemble"
 	"github.com/chorusml/chorus/worker/job"
-	"github.com/chorusml/chorus/cmd/chorus/tools/modelserver"
-	"github.com/chorusml/chorus/cmd/chorus/tools/refmodel"
 )
 
 // Isolation end to end (issue 9): a poison key, a SIGTERM behind a stalled
@@ -505,7 +506,7 @@ func fileKeys(t *testing.T, path string) map[string]int {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var row job.Result
+		var row sinks.Result
 		if err := json.Unmarshal(line, &row); err != nil {
 			t.Fatalf("%s: %v: %q", path, err, line)
 		}

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chorusml/chorus/sources"
 	"github.com/chorusml/chorus/cmd/chorus/tools/dlq"
+	"github.com/chorusml/chorus/sources"
 )
 
 // fakeDLQ hands out its messages over a few receives and records what

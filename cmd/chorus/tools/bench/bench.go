@@ -19,15 +19,14 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/chorusml/chorus/cmd/chorus/tools/modelserver"
+	"github.com/chorusml/chorus/cmd/chorus/tools/refmodel"
 	"github.com/chorusml/chorus/sinks"
 	"github.com/chorusml/chorus/sources"
 	"github.com/chorusml/chorus/sources/memsource"
 	"github.com/chorusml/chorus/worker"
 	"github.com/chorusml/chorus/worker/config"
-	"github.com/chorusml/chorus/worker/job"
 	"github.com/chorusml/chorus/worker/metrics"
-	"github.com/chorusml/chorus/cmd/chorus/tools/modelserver"
-	"github.com/chorusml/chorus/cmd/chorus/tools/refmodel"
 )
 
 // Options size the runs. Zero values take the defaults used by `make bench`.
@@ -112,10 +111,10 @@ func parseConfig(yaml string) (*config.Config, error) {
 type countingSink struct {
 	mu      sync.Mutex
 	rows    int
-	onWrite func([]job.Result)
+	onWrite func([]sinks.Result)
 }
 
-func (s *countingSink) Write(_ context.Context, rows []job.Result) error {
+func (s *countingSink) Write(_ context.Context, rows []sinks.Result) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rows += len(rows)

@@ -10,14 +10,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
 
+	"github.com/chorusml/chorus/cmd/chorus/tools/modelserver"
+	"github.com/chorusml/chorus/cmd/chorus/tools/refmodel"
+	"github.com/chorusml/chorus/cmd/chorus/wiring"
+	"github.com/chorusml/chorus/sinks"
 	"github.com/chorusml/chorus/sources"
 	"github.com/chorusml/chorus/sources/memsource"
 	"github.com/chorusml/chorus/worker"
-	"github.com/chorusml/chorus/cmd/chorus/wiring"
-	"github.com/chorusml/chorus/worker/job"
 	"github.com/chorusml/chorus/worker/metrics"
-	"github.com/chorusml/chorus/cmd/chorus/tools/modelserver"
-	"github.com/chorusml/chorus/cmd/chorus/tools/refmodel"
 )
 
 // The isolation scenarios share one capacity-modelled endpoint shape: each
@@ -90,7 +90,7 @@ func (tr *tracker) message(l load, seq int, at time.Time) memsource.Message {
 	return memsource.Message{Body: []byte(b.String())}
 }
 
-func (tr *tracker) onWrite(rows []job.Result) {
+func (tr *tracker) onWrite(rows []sinks.Result) {
 	now := time.Now()
 	tr.mu.Lock()
 	defer tr.mu.Unlock()

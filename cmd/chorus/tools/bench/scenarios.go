@@ -11,16 +11,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
 
+	"github.com/chorusml/chorus/cmd/chorus/tools/modelserver"
+	"github.com/chorusml/chorus/cmd/chorus/tools/refmodel"
+	"github.com/chorusml/chorus/cmd/chorus/wiring"
+	"github.com/chorusml/chorus/sinks"
 	"github.com/chorusml/chorus/sources/memsource"
 	"github.com/chorusml/chorus/worker"
-	"github.com/chorusml/chorus/cmd/chorus/wiring"
 	"github.com/chorusml/chorus/worker/config"
 	"github.com/chorusml/chorus/worker/endpoint"
 	"github.com/chorusml/chorus/worker/endpoint/instant"
-	"github.com/chorusml/chorus/worker/job"
 	"github.com/chorusml/chorus/worker/metrics"
-	"github.com/chorusml/chorus/cmd/chorus/tools/modelserver"
-	"github.com/chorusml/chorus/cmd/chorus/tools/refmodel"
 )
 
 // demoModels is the model and pipeline part of the demo config with a
@@ -226,7 +226,7 @@ tenants: [{name: "*", pipeline: p}]
 		// do not count against a backlog rate.
 		var marks []commitMark
 		n := 0
-		sink := &countingSink{onWrite: func(rows []job.Result) {
+		sink := &countingSink{onWrite: func(rows []sinks.Result) {
 			n += len(rows)
 			marks = append(marks, commitMark{time.Now(), n})
 		}}
@@ -307,7 +307,7 @@ func Trickle(ctx context.Context, o Options) (*TrickleResult, error) {
 	}
 	published := make(map[string]time.Time, o.TrickleJobs)
 	var e2e []time.Duration
-	sink := &countingSink{onWrite: func(rows []job.Result) {
+	sink := &countingSink{onWrite: func(rows []sinks.Result) {
 		now := time.Now()
 		mu.Lock()
 		for _, r := range rows {

@@ -20,14 +20,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/chorusml/chorus/cmd/chorus/tools/modelserver"
+	"github.com/chorusml/chorus/cmd/chorus/tools/refmodel"
+	"github.com/chorusml/chorus/cmd/chorus/wiring"
 	"github.com/chorusml/chorus/sinks/filesink"
 	"github.com/chorusml/chorus/sources"
 	"github.com/chorusml/chorus/worker"
-	"github.com/chorusml/chorus/cmd/chorus/wiring"
 	"github.com/chorusml/chorus/worker/config"
 	"github.com/chorusml/chorus/worker/metrics"
-	"github.com/chorusml/chorus/cmd/chorus/tools/modelserver"
-	"github.com/chorusml/chorus/cmd/chorus/tools/refmodel"
 )
 
 // FeedbackPath is the demo input inside Options.Data.

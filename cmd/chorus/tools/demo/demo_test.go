@@ -13,7 +13,7 @@ import (
 
 	"github.com/chorusml/chorus"
 	"github.com/chorusml/chorus/cmd/chorus/tools/demo"
-	"github.com/chorusml/chorus/worker/job"
+	"github.com/chorusml/chorus/sinks"
 )
 
 // The demo's promises: every valid job exactly once in results.jsonl with
@@ -38,11 +38,11 @@ func TestDemo(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	seen := map[job.Key]bool{}
+	seen := map[sinks.Key]bool{}
 	perTenant := map[string]int{}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		var r job.Result
+		var r sinks.Result
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 			t.Fatalf("results line %q: %v", sc.Text(), err)
 		}

@@ -11,9 +11,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/chorusml/chorus/sinks"
 	"github.com/chorusml/chorus/sources"
 	"github.com/chorusml/chorus/worker/config"
-	"github.com/chorusml/chorus/worker/job"
 )
 
 // Summary is what a demo run did.
@@ -59,7 +59,7 @@ type TenantStats struct {
 	Tags      map[string]int `json:"tags"`
 }
 
-func summarize(g prometheus.Gatherer, cfg *config.Config, results []job.Result, dead []deadLettered, messages int, elapsed time.Duration) (*Summary, error) {
+func summarize(g prometheus.Gatherer, cfg *config.Config, results []sinks.Result, dead []deadLettered, messages int, elapsed time.Duration) (*Summary, error) {
 	mfs, err := g.Gather()
 	if err != nil {
 		return nil, err

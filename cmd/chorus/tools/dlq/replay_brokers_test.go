@@ -14,12 +14,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/chorusml/chorus/cmd/chorus/tools/dlq"
 	"github.com/chorusml/chorus/sources"
 	"github.com/chorusml/chorus/sources/awssqs"
 	"github.com/chorusml/chorus/sources/awssqs/sqstest"
 	"github.com/chorusml/chorus/sources/gcppubsub"
 	"github.com/chorusml/chorus/sources/gcppubsub/pubsubtest"
-	"github.com/chorusml/chorus/cmd/chorus/tools/dlq"
 )
 
 // jobAttrs are the attributes every seeded message carries; a replay must

@@ -6,11 +6,11 @@ import (
 	"net"
 	"time"
 
+	"github.com/chorusml/chorus/cmd/chorus/tools/modelserver"
+	"github.com/chorusml/chorus/cmd/chorus/tools/refmodel"
 	"github.com/chorusml/chorus/worker/endpoint"
 	"github.com/chorusml/chorus/worker/endpoint/openinference"
 	"github.com/chorusml/chorus/worker/errkind"
-	"github.com/chorusml/chorus/cmd/chorus/tools/modelserver"
-	"github.com/chorusml/chorus/cmd/chorus/tools/refmodel"
 )
 
 func Example() {

@@ -6,12 +6,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chorusml/chorus/cmd/chorus/tools/modelserver"
 	"github.com/chorusml/chorus/worker/endpoint"
 	"github.com/chorusml/chorus/worker/endpoint/openinference"
 	"github.com/chorusml/chorus/worker/endpoint/tei"
 	"github.com/chorusml/chorus/worker/endpoint/vertex"
 	"github.com/chorusml/chorus/worker/errkind"
-	"github.com/chorusml/chorus/cmd/chorus/tools/modelserver"
 )
 
 // adapter is one way for a worker to reach the server.

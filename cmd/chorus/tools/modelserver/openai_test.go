@@ -5,10 +5,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chorusml/chorus/cmd/chorus/tools/modelserver"
 	"github.com/chorusml/chorus/worker/endpoint"
 	"github.com/chorusml/chorus/worker/endpoint/openai"
 	"github.com/chorusml/chorus/worker/errkind"
-	"github.com/chorusml/chorus/cmd/chorus/tools/modelserver"
 )
 
 // The openai adapter against the server's chat completions: tags are the
