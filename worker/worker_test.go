@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -622,10 +621,6 @@ func TestUnusedModelsCostNothing(t *testing.T) {
 	if _, ok := h.created.Load("topics"); !ok {
 		t.Fatal("topics client never created")
 	}
-}
-
-func TestMain(m *testing.M) {
-	os.Exit(m.Run())
 }
 
 // flakySink fails every write with a retryable error while down is set.
