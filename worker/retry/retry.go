@@ -1,26 +1,48 @@
 // Package retry is the worker's one retry layer: bounded exponential backoff
-// (github.com/cenkalti/backoff/v4) driven by worker/errkind, honouring a
-// server's Retry-After, with a circuit breaker so a dead endpoint fails fast
-// instead of holding every job for the whole retry budget.
+// driven by worker/errkind, honouring a server's Retry-After, with a
+// circuit breaker so a dead endpoint fails fast instead of holding every
+// job for the whole retry budget. Policy.Backoff is the iterator every
+// retrying caller paces itself with; Do and Hold are the loops built on it.
 package retry
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"sync"
 	"time"
-
-	"github.com/cenkalti/backoff/v4"
 
 	"github.com/chorusml/chorus/worker/errkind"
 )
 
+// Forever, as Policy.MaxAttempts, bounds the tries by nothing but
+// MaxElapsed, the error and ctx: for a loop that must keep going (pulling)
+// rather than give up.
+const Forever = -1
+
+// NoJitter, as Policy.Jitter, makes every wait exact.
+const NoJitter = -1
+
+// Defaults of the zero Policy fields.
+const (
+	defaultInitial    = 100 * time.Millisecond
+	defaultMax        = 2 * time.Second
+	defaultMultiplier = 1.5
+	defaultJitter     = 0.5
+	// minHold is the shortest wait between Hold's rounds, so a policy
+	// with a tiny Max does not spin against a sink that is down.
+	minHold = 100 * time.Millisecond
+)
+
 // Policy bounds one operation's retries.
 type Policy struct {
-	// MaxAttempts is the most tries, the first included (1: no retry).
+	// MaxAttempts is the most tries, the first included (0 or 1: no
+	// retry; Forever: no bound).
 	MaxAttempts int
-	// Initial and Max bound the exponential backoff between tries.
+	// Initial and Max bound the exponential backoff between tries;
+	// defaults 100ms and 2s.
 	Initial, Max time.Duration
 	// MaxElapsed bounds the time spent retrying (0: only MaxAttempts).
 	MaxElapsed time.Duration
@@ -28,30 +50,148 @@ type Policy struct {
 	// RetryInfo): a longer ask waits this long. 0 means Max. A wait that
 	// would end past MaxElapsed ends the retries instead.
 	MaxRetryAfter time.Duration
+	// Multiplier grows each wait from the one before; 0 (or below 1)
+	// means 1.5.
+	Multiplier float64
+	// Jitter spreads each wait evenly over ± this fraction of it, so that
+	// clients that failed together do not retry together; 0 means 0.5,
+	// NoJitter none, at most 1.
+	Jitter float64
+}
+
+// normalized returns p with its zero fields defaulted.
+func (p Policy) normalized() Policy {
+	if p.MaxAttempts == 0 || p.MaxAttempts < Forever {
+		p.MaxAttempts = 1
+	}
+	p.Initial = orDefault(p.Initial, defaultInitial)
+	p.Max = max(orDefault(p.Max, defaultMax), p.Initial)
+	p.MaxRetryAfter = orDefault(p.MaxRetryAfter, p.Max)
+	if p.Multiplier < 1 {
+		p.Multiplier = defaultMultiplier
+	}
+	switch {
+	case p.Jitter == 0:
+		p.Jitter = defaultJitter
+	case p.Jitter < 0:
+		p.Jitter = 0
+	case p.Jitter > 1:
+		p.Jitter = 1
+	}
+	return p
+}
+
+// Wait is the wait before retry n (1: the first) without jitter or
+// hints: Initial grown n-1 times by Multiplier, at most Max. It is what a
+// Backoff of p centres its nth wait on, and what a caller that counts the
+// tries itself (a broker's redelivery attempt) uses as the delay.
+func (p Policy) Wait(n int) time.Duration {
+	p = p.normalized()
+	return p.wait(n)
+}
+
+func (p Policy) wait(n int) time.Duration {
+	d := float64(p.Initial) * math.Pow(p.Multiplier, float64(max(n, 1)-1))
+	if d >= float64(p.Max) {
+		return p.Max
+	}
+	return time.Duration(d)
+}
+
+// Backoff returns an iterator over the waits between tries under p,
+// its elapsed-time budget starting now.
+func (p Policy) Backoff() *Backoff {
+	return p.backoff(systemClock())
+}
+
+func (p Policy) backoff(clk clock) *Backoff {
+	return &Backoff{p: p.normalized(), clk: clk, start: clk.now()}
+}
+
+// Backoff paces the retries of one operation. It is not safe for
+// concurrent use: each operation takes its own.
+type Backoff struct {
+	p       Policy // normalized
+	clk     clock
+	start   time.Time
+	retries int
+}
+
+// Next returns the wait before the next try, or false when the policy is
+// spent: the tries are used up, or the wait would end past MaxElapsed.
+// hint is the wait the other side asked for (0: none): when longer than
+// the backoff it is waited instead, up to MaxRetryAfter, so that a server
+// asking for a day does not hold a batch, or the slot it sits in, for a
+// day.
+func (b *Backoff) Next(hint time.Duration) (time.Duration, bool) {
+	if b.p.MaxAttempts != Forever && b.retries >= b.p.MaxAttempts-1 {
+		return 0, false
+	}
+	b.retries++
+	elapsed := b.clk.now().Sub(b.start)
+	d := b.jittered(b.p.wait(b.retries))
+	if b.p.MaxElapsed > 0 && elapsed+d > b.p.MaxElapsed {
+		return 0, false
+	}
+	if hint = min(hint, b.p.MaxRetryAfter); hint <= d {
+		return d, true
+	}
+	if b.p.MaxElapsed > 0 && elapsed+hint > b.p.MaxElapsed {
+		return 0, false
+	}
+	return hint, true
+}
+
+// jittered spreads d over [d-δ, d+δ], δ = Jitter × d.
+func (b *Backoff) jittered(d time.Duration) time.Duration {
+	if b.p.Jitter == 0 {
+		return d
+	}
+	delta := b.p.Jitter * float64(d)
+	lo, hi := float64(d)-delta, float64(d)+delta
+	return time.Duration(lo + b.clk.rand()*(hi-lo+1))
+}
+
+// clock is what the retry loops read the time, sleep and draw jitter
+// with; tests swap it for a fake one.
+type clock struct {
+	now   func() time.Time
+	sleep func(ctx context.Context, d time.Duration) error
+	rand  func() float64 // in [0, 1)
+}
+
+func systemClock() clock {
+	return clock{now: time.Now, sleep: sleep, rand: rand.Float64}
+}
+
+// sleep waits d or until ctx ends, returning ctx's error then.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // Do runs fn until it succeeds, returns an error that is not retryable,
 // the policy is spent, ctx ends or the breaker is open. notify, if not nil,
 // is called before each wait.
 func Do(ctx context.Context, p Policy, br *Breaker, fn func(context.Context) error, notify func(err error, wait time.Duration)) error {
-	if p.MaxAttempts < 1 {
-		p.MaxAttempts = 1
-	}
-	eb := backoff.NewExponentialBackOff()
-	eb.InitialInterval = orDefault(p.Initial, 100*time.Millisecond)
-	eb.MaxInterval = orDefault(p.Max, 2*time.Second)
-	eb.MaxElapsedTime = p.MaxElapsed
-	hinted := &hintBackOff{BackOff: eb, cap: orDefault(p.MaxRetryAfter, eb.MaxInterval), maxElapsed: p.MaxElapsed, start: time.Now()}
-	var b backoff.BackOff = backoff.WithMaxRetries(hinted, uint64(p.MaxAttempts-1))
-	b = backoff.WithContext(b, ctx)
+	return do(ctx, systemClock(), p, br, fn, notify)
+}
 
+func do(ctx context.Context, clk clock, p Policy, br *Breaker, fn func(context.Context) error, notify func(err error, wait time.Duration)) error {
+	b := p.backoff(clk)
 	var last error
-	op := func() error {
+	for {
 		if err := br.Allow(); err != nil {
 			if last != nil {
 				err = errors.Join(err, last)
 			}
-			return backoff.Permanent(err)
+			return err
 		}
 		err := fn(ctx)
 		br.Record(err)
@@ -60,12 +200,47 @@ func Do(ctx context.Context, p Policy, br *Breaker, fn func(context.Context) err
 		}
 		last = err
 		if ctx.Err() != nil || !errkind.IsRetryable(err) {
-			return backoff.Permanent(err)
+			return err
 		}
-		hinted.hint, _ = errkind.RetryAfterOf(err)
-		return err
+		hint, _ := errkind.RetryAfterOf(err)
+		d, ok := b.Next(hint)
+		if !ok {
+			return err
+		}
+		if notify != nil {
+			notify(err, d)
+		}
+		if err := clk.sleep(ctx, d); err != nil {
+			return err
+		}
 	}
-	return backoff.RetryNotify(op, b, notify)
+}
+
+// Hold is Do for a write that must not be dropped: when a round of the
+// policy is spent on a known transient fault (kind Retryable), it calls
+// held, waits the policy's Max (at least 100ms) and starts another round,
+// until fn succeeds, fails in another way, or ctx ends. An error nobody
+// classified (kind Unknown) is not held: it may be the data's fault, and
+// held forever it would stall every caller behind it. held, if not nil,
+// is called before each wait between rounds.
+func Hold(ctx context.Context, p Policy, br *Breaker, fn func(context.Context) error, notify, held func(err error, wait time.Duration)) error {
+	return hold(ctx, systemClock(), p, br, fn, notify, held)
+}
+
+func hold(ctx context.Context, clk clock, p Policy, br *Breaker, fn func(context.Context) error, notify, held func(err error, wait time.Duration)) error {
+	wait := max(p.normalized().Max, minHold)
+	for {
+		err := do(ctx, clk, p, br, fn, notify)
+		if err == nil || errkind.KindOf(err) != errkind.Retryable || ctx.Err() != nil {
+			return err
+		}
+		if held != nil {
+			held(err, wait)
+		}
+		// Whether the wait ends or ctx does, the next round makes one
+		// more try: its error, not ctx's, says why the write failed.
+		_ = clk.sleep(ctx, wait)
+	}
 }
 
 func orDefault(d, def time.Duration) time.Duration {
@@ -73,30 +248,6 @@ func orDefault(d, def time.Duration) time.Duration {
 		return def
 	}
 	return d
-}
-
-// hintBackOff waits at least as long as the server asked (Retry-After),
-// up to cap, and never past maxElapsed: a server asking for a day must not
-// hold a batch, or the slot it sits in, for a day.
-type hintBackOff struct {
-	backoff.BackOff
-	hint       time.Duration
-	cap        time.Duration
-	maxElapsed time.Duration
-	start      time.Time
-}
-
-func (h *hintBackOff) NextBackOff() time.Duration {
-	d := h.BackOff.NextBackOff()
-	hint := min(h.hint, h.cap)
-	h.hint = 0
-	if d == backoff.Stop || hint <= d {
-		return d
-	}
-	if h.maxElapsed > 0 && time.Since(h.start)+hint > h.maxElapsed {
-		return backoff.Stop
-	}
-	return hint
 }
 
 // ErrOpen is returned (wrapped as Retryable, reason "breaker_open") while a
