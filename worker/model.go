@@ -76,8 +76,7 @@ func (r *modelRunner) start() {
 	})
 	r.run = &call.Runner{
 		Client: client, Breaker: r.breaker, Sizer: sizer, Cooldown: m.Breaker.Cooldown,
-		Policy: retry.Policy{MaxAttempts: m.Retry.MaxAttempts, Initial: m.Retry.Backoff.Initial, Max: m.Retry.Backoff.Max,
-			MaxElapsed: m.Retry.MaxElapsed, MaxRetryAfter: m.Retry.MaxRetryAfter},
+		Policy: m.Retry.Policy(),
 		Observe: func(n int, d time.Duration, err error) {
 			r.latency.Observe(d.Seconds())
 			r.failing.Store(err != nil && (errkind.IsRetryable(err) || errkind.KindOf(err) == errkind.Misconfigured))

@@ -127,11 +127,18 @@ func (w *Worker) settleFailed(ctx context.Context, ms *msgState, failed []deadJo
 	ms.release()
 }
 
-// nackDelay is the redelivery delay for msg: worker.nack_backoff, growing
-// with its delivery attempt.
+// maxNackDoublings is how many times the nack delay doubles at most, short
+// of worker.nack_backoff.max: a bound kept from when the delay was a shift
+// that had to stay clear of overflow, so delays stay what they were.
+const maxNackDoublings = 20
+
+// nackDelay is the redelivery delay for msg: worker.nack_backoff, doubling
+// with its delivery attempt. The broker counts the attempts, so the delay
+// is the policy's wait for that attempt, without jitter.
 func (w *Worker) nackDelay(msg *sources.Message) time.Duration {
 	nb := w.cfg.Worker.NackBackoff
-	return min(nb.Initial<<min(max1(msg.DeliveryAttempt)-1, 20), nb.Max)
+	p := retry.Policy{Initial: nb.Initial, Max: nb.Max, Multiplier: 2, Jitter: retry.NoJitter}
+	return p.Wait(min(max1(msg.DeliveryAttempt), maxNackDoublings+1))
 }
 
 func max1(n int) int {
@@ -332,8 +339,6 @@ func (w *Worker) writeRows(ctx context.Context, batch []*jobState) {
 	}
 	var rowErrs sinks.RowErrors
 	start := time.Now()
-	pol := w.cfg.Sink.Batch.Retry
-	policy := retry.Policy{MaxAttempts: pol.MaxAttempts, Initial: pol.Backoff.Initial, Max: pol.Backoff.Max, MaxElapsed: pol.MaxElapsed}
 	write := func(ctx context.Context) error {
 		err := w.sink.Write(ctx, rows)
 		if re, ok := sinks.AsRowErrors(err); ok {
@@ -342,29 +347,20 @@ func (w *Worker) writeRows(ctx context.Context, batch []*jobState) {
 		}
 		return err
 	}
-	var err error
-	for {
-		err = retry.Do(ctx, policy, nil, write, func(err error, d time.Duration) {
-			w.log.Warn().Err(err).Dur("backoff", d).Int("rows", len(rows)).Msg("sink write failed; retrying")
-		})
-		// A sink that is down is nobody's message's fault: hold the rows
-		// and keep trying until it is back or the worker is abandoned.
-		// The held rows fill the sink queue, the queue blocks the models,
-		// the models block pulling: backpressure, not dead letters. Only a
-		// known transient fault holds: an error nobody classified may be
-		// caused by a row, and held forever it would stall every tenant
-		// without a delivery attempt ever being counted, so it ends as a
-		// failed delivery once the retry policy is spent.
-		if err == nil || errkind.KindOf(err) != errkind.Retryable || ctx.Err() != nil {
-			break
-		}
+	// A sink that is down is nobody's message's fault: hold the rows and
+	// keep trying until it is back or the worker is abandoned. The held
+	// rows fill the sink queue, the queue blocks the models, the models
+	// block pulling: backpressure, not dead letters. Only a known
+	// transient fault holds (see retry.Hold): an error nobody classified
+	// may be caused by a row, and held forever it would stall every tenant
+	// without a delivery attempt ever being counted, so it ends as a
+	// failed delivery once the retry policy is spent.
+	err := retry.Hold(ctx, w.cfg.Sink.Batch.Retry.Policy(), nil, write, func(err error, d time.Duration) {
+		w.log.Warn().Err(err).Dur("backoff", d).Int("rows", len(rows)).Msg("sink write failed; retrying")
+	}, func(err error, _ time.Duration) {
 		w.sinkDown.Store(true)
 		w.log.Error().Err(err).Int("rows", len(rows)).Msg("sink unavailable; holding rows and pausing intake until it recovers")
-		select {
-		case <-ctx.Done():
-		case <-time.After(max(policy.Max, 100*time.Millisecond)):
-		}
-	}
+	})
 	if w.sinkDown.Swap(false) && err == nil {
 		w.log.Info().Msg("sink recovered")
 	}

@@ -386,12 +386,15 @@ func (w *Worker) Run(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// receivePolicy paces receive retries: doubling from 200ms to 10s, exact,
+// for as long as the failures last.
+var receivePolicy = retry.Policy{MaxAttempts: retry.Forever, Initial: 200 * time.Millisecond, Max: 10 * time.Second, Multiplier: 2, Jitter: retry.NoJitter}
+
 // pull receives until ctx ends. Transient receive errors back off; a
 // permanent one (missing subscription, bad credentials) stops the worker.
 func (w *Worker) pull(ctx context.Context, src sources.Source, lane batcher.Lane) error {
 	max := max(w.cfg.Worker.ReceiveBatch, 1)
-	wait := retry.Policy{Initial: 100 * time.Millisecond, Max: 10 * time.Second}
-	failures := 0
+	var backoff *retry.Backoff // while receives are failing
 	for ctx.Err() == nil {
 		msgs, err := src.Receive(ctx, max)
 		if err != nil {
@@ -401,9 +404,12 @@ func (w *Worker) pull(ctx context.Context, src sources.Source, lane batcher.Lane
 			if !errkind.IsRetryable(err) {
 				return fmt.Errorf("receive: %w", err)
 			}
-			failures++
+			if backoff == nil {
+				backoff = receivePolicy.Backoff()
+			}
 			w.recvErr.Store(&err)
-			d := min(wait.Initial<<min(failures, 10), wait.Max)
+			hint, _ := errkind.RetryAfterOf(err)
+			d, _ := backoff.Next(hint) // Forever: never spent
 			w.log.Warn().Err(err).Dur("backoff", d).Msg("receive failed")
 			select {
 			case <-ctx.Done():
@@ -411,8 +417,8 @@ func (w *Worker) pull(ctx context.Context, src sources.Source, lane batcher.Lane
 			}
 			continue
 		}
-		if failures > 0 {
-			failures = 0
+		if backoff != nil {
+			backoff = nil
 			w.recvErr.Store(nil)
 		}
 		for _, m := range msgs {

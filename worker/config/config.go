@@ -4,7 +4,11 @@
 // and validates it with errors that name the field path and what was expected.
 package config
 
-import "time"
+import (
+	"time"
+
+	"github.com/chorusml/chorus/worker/retry"
+)
 
 // Config is the whole file.
 type Config struct {
@@ -261,6 +265,15 @@ type Retry struct {
 	// or google.rpc.RetryInfo; default 10s. A wait that would end past
 	// max_elapsed ends the retries instead.
 	MaxRetryAfter time.Duration `yaml:"max_retry_after"`
+}
+
+// Policy is r as the retry layer's policy: the one place a configured
+// retry becomes one, so an endpoint's and the sink's cannot drift apart.
+func (r Retry) Policy() retry.Policy {
+	return retry.Policy{
+		MaxAttempts: r.MaxAttempts, Initial: r.Backoff.Initial, Max: r.Backoff.Max,
+		MaxElapsed: r.MaxElapsed, MaxRetryAfter: r.MaxRetryAfter,
+	}
 }
 
 // Breaker opens after consecutive failures so a dead model fails fast.
