@@ -11,12 +11,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"golang.org/x/time/rate"
 
 	"github.com/chorusml/chorus/sources"
 	"github.com/chorusml/chorus/worker/errkind"
 	"github.com/chorusml/chorus/worker/job"
+	"github.com/chorusml/chorus/worker/retry"
 )
 
 // Options configures Run.
@@ -415,7 +415,7 @@ func publishLoop(ctx context.Context, o Options, attrs map[string]string, work <
 				break gather
 			}
 		}
-		errs := publishGroup(ctx, o.Publisher, attrs, group)
+		errs := publishGroup(ctx, o.Publisher, publishPolicy, attrs, group)
 		for i, u := range group {
 			if errs[i] != nil {
 				st.failed.Add(u.counts.Published)
@@ -429,45 +429,38 @@ func publishLoop(ctx context.Context, o Options, attrs map[string]string, work <
 	}
 }
 
-// publishAttempts bounds the tries of one message.
-const publishAttempts = 6
+// publishPolicy paces the tries of one message.
+var publishPolicy = retry.Policy{MaxAttempts: 6, Initial: 100 * time.Millisecond, Max: 5 * time.Second}
 
 // publishGroup publishes units' messages, retrying those not confirmed
-// while the error is retryable. errs[i] is unit i's final error.
-func publishGroup(ctx context.Context, pub sources.Publisher, attrs map[string]string, group []unit) []error {
+// while the error is retryable. errs[i] is unit i's final error: nil once
+// a retry confirmed it.
+func publishGroup(ctx context.Context, pub sources.Publisher, policy retry.Policy, attrs map[string]string, group []unit) []error {
 	errs := make([]error, len(group))
 	todo := make([]int, len(group))
 	for i := range group {
 		todo[i] = i
 	}
-	bo := backoff.NewExponentialBackOff()
-	bo.InitialInterval, bo.MaxInterval, bo.MaxElapsedTime = 100*time.Millisecond, 5*time.Second, 0
-	for attempt := 1; len(todo) > 0; attempt++ {
+	_ = retry.Do(ctx, policy, nil, func(ctx context.Context) error {
 		msgs := make([]sources.OutMessage, len(todo))
 		for k, i := range todo {
 			msgs[k] = sources.OutMessage{Body: group[i].body, Attributes: attrs}
 		}
 		ids, err := pub.Publish(ctx, msgs)
-		if err == nil {
-			return errs
-		}
 		var again []int
 		for k, i := range todo {
-			if k < len(ids) && ids[k] != "" {
+			if err == nil || k < len(ids) && ids[k] != "" {
+				errs[i] = nil
 				continue
 			}
 			errs[i] = err
 			again = append(again, i)
 		}
-		if len(again) == 0 || !errkind.IsRetryable(err) || attempt == publishAttempts {
-			return errs
-		}
 		todo = again
-		select {
-		case <-time.After(bo.NextBackOff()):
-		case <-ctx.Done():
-			return errs
+		if len(again) == 0 {
+			return nil
 		}
-	}
+		return err
+	}, nil)
 	return errs
 }
