@@ -87,7 +87,7 @@ import (
 // Flow control defaults, used where a sources.FlowControl field is zero.
 const (
 	DefaultMaxOutstandingMessages = 1000
-	DefaultMaxOutstandingBytes    = 100 << 20
+	DefaultMaxOutstandingBytes    = 64 << 20 // worker.max_outstanding_bytes's documented default
 )
 
 // maxWait is how long Receive blocks when nothing is available: the driver
