@@ -57,17 +57,6 @@ import (
 	"github.com/chorusml/chorus/worker/errkind"
 )
 
-// Defaults of Options.
-const (
-	DefaultSchema           = "public"
-	DefaultTable            = "chorus_results"
-	DefaultMaxConns         = 4
-	DefaultStatementTimeout = 30 * time.Second
-	// DefaultConnectTimeout bounds a connection attempt when the DSN sets
-	// no connect_timeout, so that Write fails fast while the server is down.
-	DefaultConnectTimeout = 5 * time.Second
-)
-
 // rollbackTimeout bounds the rollback of a failed transaction.
 const rollbackTimeout = 5 * time.Second
 
@@ -86,22 +75,6 @@ type Options struct {
 	// statement that runs longer fails Retryable. Negative leaves the
 	// server's setting.
 	StatementTimeout time.Duration
-}
-
-func (o Options) withDefaults() Options {
-	if o.Schema == "" {
-		o.Schema = DefaultSchema
-	}
-	if o.Table == "" {
-		o.Table = DefaultTable
-	}
-	if o.MaxConns <= 0 {
-		o.MaxConns = DefaultMaxConns
-	}
-	if o.StatementTimeout == 0 {
-		o.StatementTimeout = DefaultStatementTimeout
-	}
-	return o
 }
 
 // Sink writes results to a Postgres table. It implements sinks.Sink and is
@@ -124,7 +97,7 @@ var _ sinks.Sink = (*Sink)(nil)
 // pool connects on the first Write, so Open succeeds while the server is
 // down. Call Check to verify the connection and the table's migrations.
 func Open(ctx context.Context, opts Options) (*Sink, error) {
-	opts = opts.withDefaults()
+	opts = opts.WithDefaults()
 	n, err := newNames(opts.Schema, opts.Table)
 	if err != nil {
 		return nil, errkind.New(errkind.Permanent, "bad_name", fmt.Errorf("pgsink: %w", err))

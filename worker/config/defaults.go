@@ -94,10 +94,9 @@ func (c *Config) ApplyDefaults() {
 
 	pg := &c.Sink.Postgres
 	setDefault(&pg.DSNEnv, "CHORUS_POSTGRES_DSN")
-	setDefault(&pg.Schema, "public")
-	setDefault(&pg.Table, "chorus_results")
-	setDefault(&pg.MaxConns, 4)
-	setDefault(&pg.StatementTimeout, 30*time.Second)
+	// schema, table, max_conns and statement_timeout stay zero: their
+	// defaults are the Postgres driver's (pgsink.Options), applied where
+	// the wiring opens it, so they are defined once.
 	bq := &c.Sink.BigQuery
 	setDefault(&bq.Table, "chorus_results")
 	setDefault(&bq.Location, "US")

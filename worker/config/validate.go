@@ -179,10 +179,19 @@ func (v *validator) sink() {
 		case "postgres":
 			pg := &s.Postgres
 			v.envVar("sink.postgres.dsn_env", pg.DSNEnv)
-			v.sqlIdent("sink.postgres.schema", pg.Schema)
-			v.sqlIdent("sink.postgres.table", pg.Table)
-			v.within("sink.postgres.max_conns", pg.MaxConns, maxConcurrency)
-			v.positiveDuration("sink.postgres.statement_timeout", pg.StatementTimeout)
+			// Zero fields take the driver's defaults (see ApplyDefaults).
+			if pg.Schema != "" {
+				v.sqlIdent("sink.postgres.schema", pg.Schema)
+			}
+			if pg.Table != "" {
+				v.sqlIdent("sink.postgres.table", pg.Table)
+			}
+			if pg.MaxConns != 0 {
+				v.within("sink.postgres.max_conns", pg.MaxConns, maxConcurrency)
+			}
+			if pg.StatementTimeout != 0 {
+				v.positiveDuration("sink.postgres.statement_timeout", pg.StatementTimeout)
+			}
 		case "bigquery":
 			bq := &s.BigQuery
 			v.required("sink.bigquery.project", bq.Project)

@@ -14,8 +14,8 @@ import (
 func Migrate(ctx context.Context, cfg *config.Config, getenv func(string) string) ([]string, error) {
 	switch cfg.Sink.Type {
 	case "postgres":
-		pg := cfg.Sink.Postgres
-		applied, err := pgsink.MigrateDSN(ctx, getenv(pg.DSNEnv), pg.Schema, pg.Table)
+		pg := postgresOptions(cfg, getenv)
+		applied, err := pgsink.MigrateDSN(ctx, pg.DSN, pg.Schema, pg.Table)
 		if err != nil {
 			return nil, fmt.Errorf("sink.postgres: %w", err)
 		}

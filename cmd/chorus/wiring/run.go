@@ -92,11 +92,7 @@ func OpenSink(ctx context.Context, cfg *config.Config, getenv func(string) strin
 	case "file":
 		return filesink.Open(cfg.Sink.File.Path, filesink.Options{})
 	case "postgres":
-		pg := cfg.Sink.Postgres
-		s, err := pgsink.Open(ctx, pgsink.Options{
-			DSN: getenv(pg.DSNEnv), Schema: pg.Schema, Table: pg.Table,
-			MaxConns: int32(pg.MaxConns), StatementTimeout: pg.StatementTimeout,
-		})
+		s, err := pgsink.Open(ctx, postgresOptions(cfg, getenv))
 		if err != nil {
 			return nil, fmt.Errorf("sink.postgres: %w", err)
 		}
@@ -117,6 +113,17 @@ func OpenSink(ctx context.Context, cfg *config.Config, getenv func(string) strin
 	default:
 		return nil, fmt.Errorf("sink.type: %q is not available in this build yet", cfg.Sink.Type)
 	}
+}
+
+// postgresOptions are the Postgres sink's options from cfg, with the
+// driver's defaults for what the config leaves zero (the config does not
+// define them: see config.ApplyDefaults).
+func postgresOptions(cfg *config.Config, getenv func(string) string) pgsink.Options {
+	pg := cfg.Sink.Postgres
+	return pgsink.Options{
+		DSN: getenv(pg.DSNEnv), Schema: pg.Schema, Table: pg.Table,
+		MaxConns: int32(pg.MaxConns), StatementTimeout: pg.StatementTimeout,
+	}.WithDefaults()
 }
 
 // RunOptions are what `chorus run` adds to a config.
