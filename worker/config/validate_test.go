@@ -156,6 +156,8 @@ func TestValidateRules(t *testing.T) {
 			"pipelines[0].topics.threshold", "2 is not in [0, 1]"},
 		{"label threshold range", func(c *Config) { c.Pipelines[0].Topics.LabelThresholds = map[string]float64{"billing": 1.2} },
 			"pipelines[0].topics.label_thresholds.billing", "1.2 is not in [0, 1]"},
+		{"label threshold below 0", func(c *Config) { c.Pipelines[0].Topics.LabelThresholds = map[string]float64{"billing": -0.1} },
+			"pipelines[0].topics.label_thresholds.billing", "-0.1 is not in [0, 1]"},
 		{"label threshold unknown label", func(c *Config) { c.Pipelines[0].Topics.LabelThresholds = map[string]float64{"biling": 0.5} },
 			"pipelines[0].topics.label_thresholds.biling", `no topic model in this pipeline has label "biling"`},
 		{"top_k", func(c *Config) { c.Pipelines[0].Topics.TopK = -1 },

@@ -51,11 +51,13 @@
 //
 // # Defaults
 //
-// Config defaults may not have been applied to the Pipeline given to New,
-// so zero values mean: weight 1, positive_label "positive", negative_label
-// "negative", positive_threshold 0.6, negative_threshold 0.4, threshold 0.5,
-// top_k 5 (negative: no limit), quorum all, calibration scale 1. An entry
-// in label_thresholds is used as given, 0 included.
+// New takes a pipeline as config.Parse and config.Load return it:
+// defaulted and validated. Labels, thresholds, top_k and quorum are used
+// as given, config being the one place that defaults and checks them.
+// What New checks itself is what building the combiner needs: model
+// names present and listed once, finite weights and calibration (weight
+// and calibration scale 0 mean 1). An entry in label_thresholds is used as
+// given, 0 included; a negative top_k means no limit.
 package ensemble
 
 import (
@@ -83,14 +85,6 @@ const (
 	ReasonDuplicateModel  = "duplicate_model"  // Permanent: caller bug
 	ReasonNoModels        = "no_models_routed" // Permanent: caller bug
 	ReasonLabelsMissing   = "sentiment_labels_missing"
-)
-
-// Defaults for zero values in the pipeline config.
-const (
-	DefaultPositiveThreshold = 0.6
-	DefaultNegativeThreshold = 0.4
-	DefaultTopicThreshold    = 0.5
-	DefaultTopK              = 5
 )
 
 // Output is one model's answer for one job; Scores[i] is the probability of
@@ -149,16 +143,17 @@ type Combiner struct {
 // map lookup.
 const linearMax = 8
 
-// New validates p and builds its Combiner. Errors are Permanent with reason
-// invalid_pipeline and name the offending field.
+// New builds p's Combiner. p is a defaulted, validated pipeline (see
+// Defaults). Errors are Permanent with reason invalid_pipeline and name
+// the offending field.
 func New(p config.Pipeline) (*Combiner, error) {
 	c := &Combiner{
 		pipeline: p.Name,
-		posLabel: or(p.Sentiment.PositiveLabel, Positive),
-		negLabel: or(p.Sentiment.NegativeLabel, Negative),
-		posThr:   orf(p.Sentiment.PositiveThreshold, DefaultPositiveThreshold),
-		negThr:   orf(p.Sentiment.NegativeThreshold, DefaultNegativeThreshold),
-		topicThr: orf(p.Topics.Threshold, DefaultTopicThreshold),
+		posLabel: p.Sentiment.PositiveLabel,
+		negLabel: p.Sentiment.NegativeLabel,
+		posThr:   p.Sentiment.PositiveThreshold,
+		negThr:   p.Sentiment.NegativeThreshold,
+		topicThr: p.Topics.Threshold,
 		topK:     p.Topics.TopK,
 		quorum:   p.Quorum,
 	}
@@ -166,30 +161,7 @@ func New(p config.Pipeline) (*Combiner, error) {
 		return nil, errkind.Errorf(errkind.Permanent, ReasonInvalidPipeline,
 			"pipeline %q: "+format, append([]any{p.Name}, args...)...)
 	}
-	if c.topK == 0 {
-		c.topK = DefaultTopK
-	}
-	if c.quorum < 0 {
-		return bad("quorum: %d, want ≥ 0", p.Quorum)
-	}
-	if c.posLabel == c.negLabel {
-		return bad("sentiment: positive_label and negative_label are both %q", c.posLabel)
-	}
-	for _, t := range []struct {
-		name string
-		v    float64
-	}{{"sentiment.positive_threshold", c.posThr}, {"sentiment.negative_threshold", c.negThr}, {"topics.threshold", c.topicThr}} {
-		if !(t.v >= 0 && t.v <= 1) {
-			return bad("%s: %v, want a value in [0, 1]", t.name, t.v)
-		}
-	}
-	if c.negThr > c.posThr {
-		return bad("sentiment: negative_threshold %v is above positive_threshold %v", c.negThr, c.posThr)
-	}
 	for l, v := range p.Topics.LabelThresholds {
-		if !(v >= 0 && v <= 1) {
-			return bad("topics.label_thresholds[%q]: %v, want a value in [0, 1]", l, v)
-		}
 		c.labelThrs = append(c.labelThrs, labelThreshold{l, v})
 	}
 	if len(c.labelThrs) > linearMax {
@@ -253,13 +225,6 @@ func New(p config.Pipeline) (*Combiner, error) {
 		}
 	}
 	return c, nil
-}
-
-func or(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 func orf(v, def float64) float64 {

@@ -41,7 +41,15 @@ func pipeline(mod func(*config.Pipeline)) config.Pipeline {
 	if mod != nil {
 		mod(&p)
 	}
-	return p
+	return defaulted(p)
+}
+
+// defaulted is p as config.Parse hands it on: New trusts config for the
+// defaults of labels, thresholds and top_k.
+func defaulted(p config.Pipeline) config.Pipeline {
+	c := config.Config{Pipelines: []config.Pipeline{p}}
+	c.ApplyDefaults()
+	return c.Pipelines[0]
 }
 
 func sigm(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
@@ -400,6 +408,8 @@ func TestTagModelsAreIndependent(t *testing.T) {
 	}
 }
 
+// Thresholds, labels and quorum are checked by config (worker/config's
+// TestValidateRules), not again here.
 func TestNewRejects(t *testing.T) {
 	nan := math.NaN()
 	tests := []struct {
@@ -413,11 +423,6 @@ func TestNewRejects(t *testing.T) {
 		{"NaN weight", func(p *config.Pipeline) { p.Sentiment.Models[0].Weight = nan }, "sentiment.models[0].weight"},
 		{"NaN calibration", func(p *config.Pipeline) { p.Topics.Models[0].Calibration = &config.Calibration{Bias: nan} }, "topics.models[0].calibration"},
 		{"model twice in a group", func(p *config.Pipeline) { p.Topics.Models[1].Model = "t1" }, `"t1" is listed twice`},
-		{"threshold above 1", func(p *config.Pipeline) { p.Topics.Threshold = 1.5 }, "topics.threshold"},
-		{"label threshold below 0", func(p *config.Pipeline) { p.Topics.LabelThresholds = map[string]float64{"x": -0.1} }, `label_thresholds["x"]`},
-		{"thresholds crossed", func(p *config.Pipeline) { p.Sentiment.NegativeThreshold = 0.7 }, "negative_threshold 0.7 is above"},
-		{"same sentiment labels", func(p *config.Pipeline) { p.Sentiment.NegativeLabel = "positive" }, "both"},
-		{"negative quorum", func(p *config.Pipeline) { p.Quorum = -1 }, "quorum"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -440,7 +445,7 @@ func TestManyModelsUseTheIndex(t *testing.T) {
 	for i := range linearMax + 2 {
 		names = append(names, string(rune('a'+i)))
 	}
-	c, err := New(config.Pipeline{Topics: config.Topics{Models: refs(names...)}, Quorum: 1})
+	c, err := New(defaulted(config.Pipeline{Topics: config.Topics{Models: refs(names...)}, Quorum: 1}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -501,7 +506,7 @@ func BenchmarkCombine(b *testing.B) {
 					LabelThresholds: map[string]float64{"security": 0.3},
 				},
 			}
-			c, err := New(p)
+			c, err := New(defaulted(p))
 			if err != nil {
 				b.Fatal(err)
 			}
