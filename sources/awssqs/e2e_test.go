@@ -15,6 +15,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/chorusml/chorus/sinks"
 	"github.com/chorusml/chorus/sinks/filesink"
 	"github.com/chorusml/chorus/sources"
 	"github.com/chorusml/chorus/sources/awssqs"
@@ -61,18 +62,18 @@ var e2eTexts = []string{
 // 2–5, over three tenants, with about 1% malformed bodies.
 type e2eLoad struct {
 	msgs      []sources.OutMessage
-	jobs      map[job.Key]bool // every valid job, by sink key
-	malformed map[string]bool  // malformed bodies
+	jobs      map[sinks.Key]bool // every valid job, by sink key
+	malformed map[string]bool    // malformed bodies
 }
 
 func makeLoad(jobs int, seed uint64) *e2eLoad {
 	r := rand.New(rand.NewPCG(seed, 1))
 	tenants := []string{"acme", "globex", "initech"}
-	l := &e2eLoad{jobs: map[job.Key]bool{}, malformed: map[string]bool{}}
+	l := &e2eLoad{jobs: map[sinks.Key]bool{}, malformed: map[string]bool{}}
 	one := func(i int) (string, string) {
 		t := tenants[r.IntN(len(tenants))]
 		id := fmt.Sprintf("r-%06d", i)
-		l.jobs[job.Key{Tenant: t, ResponseID: id, PipelineVersion: "e2e"}] = true
+		l.jobs[sinks.Key{Tenant: t, ResponseID: id, PipelineVersion: "e2e"}] = true
 		return t, fmt.Sprintf(`{"response_id":%q,"tenant":%q,"text":%q,"score":%d,"lang":"en"}`, id, t, e2eTexts[i%len(e2eTexts)], i%11)
 	}
 	for n := 0; n < jobs; {

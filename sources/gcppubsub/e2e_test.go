@@ -75,12 +75,12 @@ var e2eTexts = []string{
 // three tenants, with 1% malformed bodies.
 type e2eLoad struct {
 	msgs      []pubsubtest.Message
-	jobs      map[job.Key]bool
+	jobs      map[sinks.Key]bool
 	malformed map[string]bool // bodies
 }
 
 func newE2ELoad(jobs int) *e2eLoad {
-	l := &e2eLoad{jobs: map[job.Key]bool{}, malformed: map[string]bool{}}
+	l := &e2eLoad{jobs: map[sinks.Key]bool{}, malformed: map[string]bool{}}
 	rng := rand.New(rand.NewPCG(1, 2))
 	tenants := []string{"acme", "globex", "initech"}
 	for i := 0; len(l.jobs) < jobs; i++ {
@@ -100,7 +100,7 @@ func newE2ELoad(jobs int) *e2eLoad {
 		objs := make([]string, n)
 		for j := range objs {
 			id := fmt.Sprintf("r-%06d", len(l.jobs))
-			l.jobs[job.Key{Tenant: tenant, ResponseID: id, PipelineVersion: "e2e"}] = true
+			l.jobs[sinks.Key{Tenant: tenant, ResponseID: id, PipelineVersion: "e2e"}] = true
 			objs[j] = fmt.Sprintf(`{"response_id":%q,"tenant":%q,"text":%q,"score":%d}`, id, tenant, e2eTexts[rng.IntN(len(e2eTexts))], rng.IntN(11))
 		}
 		body := objs[0]
@@ -144,10 +144,10 @@ func (c *deliveryCounter) Receive(ctx context.Context, max int) ([]*sources.Mess
 type rowCounter struct {
 	sinks.Sink
 	mu   sync.Mutex
-	keys map[job.Key]bool
+	keys map[sinks.Key]bool
 }
 
-func (c *rowCounter) Write(ctx context.Context, rows []job.Result) error {
+func (c *rowCounter) Write(ctx context.Context, rows []sinks.Result) error {
 	if err := c.Sink.Write(ctx, rows); err != nil {
 		return err
 	}
@@ -212,7 +212,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	counted := &deliveryCounter{Source: src, n: map[string]int{}}
-	rows := &rowCounter{Sink: fsink, keys: map[job.Key]bool{}}
+	rows := &rowCounter{Sink: fsink, keys: map[sinks.Key]bool{}}
 	w, err := worker.New(worker.Options{Config: cfg, Source: counted, Sink: rows, Clients: instant.Factory, Logger: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
@@ -297,17 +297,17 @@ func TestEndToEnd(t *testing.T) {
 
 // rawWrites counts the lines written per key and notes each key's source
 // message.
-func rawWrites(t *testing.T, path string) (map[job.Key]int, map[job.Key]string) {
+func rawWrites(t *testing.T, path string) (map[sinks.Key]int, map[sinks.Key]string) {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	writes, msgOf := map[job.Key]int{}, map[job.Key]string{}
+	writes, msgOf := map[sinks.Key]int{}, map[sinks.Key]string{}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		var r job.Result
+		var r sinks.Result
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 			t.Fatal(err)
 		}
