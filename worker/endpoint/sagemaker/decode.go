@@ -89,31 +89,9 @@ func (c *Client) readLabelScoreList(s *jsonscan.Scanner, m *httpx.Matcher) error
 
 // readLabelScore reads one {"label": ..., "score": ...}.
 func (c *Client) readLabelScore(s *jsonscan.Scanner, m *httpx.Matcher) error {
-	if !s.Object() {
-		return httpx.BadResponse("not an object: %q", s.Snippet(32))
-	}
-	var label []byte
-	var score float64
-	var hasLabel, hasScore bool
-	for {
-		k, more := s.Key()
-		if !more {
-			break
-		}
-		switch string(k) {
-		case "label":
-			var escaped bool
-			label, escaped, hasLabel = s.RawString()
-			if escaped {
-				label = []byte(jsonscan.Unescape(label))
-			}
-		case "score":
-			score, hasScore = s.Number()
-		}
-		s.Skip()
-	}
-	if !hasLabel || !hasScore {
-		return httpx.BadResponse("want a string label and a number score")
+	label, score, err := httpx.ReadLabelScore(s)
+	if err != nil {
+		return err
 	}
 	return c.set(m, label, score)
 }

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/chorusml/chorus/worker/endpoint"
+	"github.com/chorusml/chorus/worker/endpoint/internal/jsonscan"
 	"github.com/chorusml/chorus/worker/errkind"
 )
 
@@ -155,3 +156,34 @@ func (l *Labels) list() string {
 
 // IsMisconfigured reports whether err is a Misconfigured error.
 func IsMisconfigured(err error) bool { return errkind.KindOf(err) == errkind.Misconfigured }
+
+// ReadLabelScore reads one {"label": ..., "score": ...} object, the shape
+// TEI and the Hugging Face toolkit behind SageMaker both answer with; the
+// label comes unescaped and the caller maps it.
+func ReadLabelScore(s *jsonscan.Scanner) (label []byte, score float64, err error) {
+	if !s.Object() {
+		return nil, 0, BadResponse("not an object: %q", s.Snippet(32))
+	}
+	var hasLabel, hasScore bool
+	for {
+		k, more := s.Key()
+		if !more {
+			break
+		}
+		switch string(k) {
+		case "label":
+			var escaped bool
+			label, escaped, hasLabel = s.RawString()
+			if escaped {
+				label = []byte(jsonscan.Unescape(label))
+			}
+		case "score":
+			score, hasScore = s.Number()
+		}
+		s.Skip()
+	}
+	if !hasLabel || !hasScore {
+		return nil, 0, BadResponse("want a string label and a number score")
+	}
+	return label, score, nil
+}
