@@ -2,7 +2,6 @@ package openai_test
 
 import (
 	"math"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -179,24 +178,5 @@ func TestEveryFixtureUsed(t *testing.T) {
 	for _, r := range protocol().Misconfigured {
 		used[r.Name] = true
 	}
-	m, err := adaptertest.Manifest(fixtureDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for file := range m {
-		if !used[file] {
-			t.Errorf("%s is in the manifest but no case replays it", file)
-		}
-	}
-	entries, err := os.ReadDir(fixtureDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		if n := e.Name(); n != "manifest.json" && n != "WIRE.md" {
-			if _, ok := m[n]; !ok {
-				t.Errorf("%s is not in manifest.json", n)
-			}
-		}
-	}
+	adaptertest.CheckFixtures(t, fixtureDir, used)
 }

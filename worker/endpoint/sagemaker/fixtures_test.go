@@ -3,7 +3,6 @@ package sagemaker_test
 import (
 	"encoding/json"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -197,22 +196,5 @@ func TestEveryFixtureUsed(t *testing.T) {
 	for _, tc := range fixtureCases() {
 		used[tc.file] = true
 	}
-	m, err := adaptertest.Manifest(fixtureDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for file := range m {
-		if !used[file] {
-			t.Errorf("fixture %s is used by no case", file)
-		}
-	}
-	entries, err := os.ReadDir(fixtureDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		if n := e.Name(); n != "manifest.json" && n != "WIRE.md" && m[n].File == "" {
-			t.Errorf("%s is not in the manifest", n)
-		}
-	}
+	adaptertest.CheckFixtures(t, fixtureDir, used)
 }

@@ -182,22 +182,7 @@ func TestEveryFixtureUsed(t *testing.T) {
 	for _, f := range protocol().Misconfigured {
 		used[f.Name] = true
 	}
-	entries, err := os.ReadDir(fixtureDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	listed := map[string]bool{}
-	for file := range manifest(t) {
-		listed[file] = true
-		if !used[file] {
-			t.Errorf("fixture %s is used by no case", file)
-		}
-	}
-	for _, e := range entries {
-		if n := e.Name(); n != "manifest.json" && !listed[n] {
-			t.Errorf("%s is not in the manifest", n)
-		}
-	}
+	adaptertest.CheckFixtures(t, fixtureDir, used)
 }
 
 // After Start read /info, the first response does not name the dropped

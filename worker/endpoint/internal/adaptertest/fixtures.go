@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"testing"
 )
 
 // Fixture is one entry of a protocol's testdata/protocols/<protocol>/
@@ -86,4 +87,37 @@ func FixtureReply(dir, file string) (Reply, error) {
 		return Reply{}, err
 	}
 	return Reply{Name: file, Status: f.Status, Header: f.Header(), Body: body}, nil
+}
+
+// CheckFixtures fails t unless the fixtures in dir and the cases that
+// replay them agree: every manifest entry is used by some case, every case
+// uses a listed fixture, and every file in dir (but manifest.json and
+// WIRE.md) is listed.
+func CheckFixtures(t testing.TB, dir string, used map[string]bool) {
+	t.Helper()
+	m, err := Manifest(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for file := range m {
+		if !used[file] {
+			t.Errorf("fixture %s is in manifest.json but no case replays it", file)
+		}
+	}
+	for file := range used {
+		if _, ok := m[file]; !ok {
+			t.Errorf("a case uses %s, which manifest.json does not list", file)
+		}
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if n := e.Name(); n != "manifest.json" && n != "WIRE.md" {
+			if _, ok := m[n]; !ok {
+				t.Errorf("%s is not in manifest.json", n)
+			}
+		}
+	}
 }
