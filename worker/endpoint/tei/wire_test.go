@@ -22,15 +22,6 @@ import (
 // fixtureDir holds TEI's bodies; manifest.json records each one's origin.
 var fixtureDir = filepath.Join("..", "..", "..", "testdata", "protocols", "tei")
 
-func manifest(t testing.TB) map[string]adaptertest.Fixture {
-	t.Helper()
-	m, err := adaptertest.Manifest(fixtureDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
 func body(t testing.TB, file string) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(fixtureDir, file))

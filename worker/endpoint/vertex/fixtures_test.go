@@ -18,15 +18,6 @@ import (
 // manifest.json with its origin; WIRE.md there describes the formats.
 var fixtureDir = filepath.Join("..", "..", "..", "testdata", "protocols", "vertex")
 
-func manifest(t testing.TB) map[string]adaptertest.Fixture {
-	t.Helper()
-	m, err := adaptertest.Manifest(fixtureDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
 func fixture(t testing.TB, file string) (adaptertest.Fixture, string) {
 	t.Helper()
 	e, body, err := adaptertest.ReadFixture(fixtureDir, file)
