@@ -134,9 +134,8 @@ func TestEndToEnd(t *testing.T) {
 	}
 	out := filepath.Join(t.TempDir(), "results.jsonl")
 	// One poller: moto, under load, can hand one message to two
-	// concurrent receives and keep a phantom copy in flight after the
-	// delete, so the queue would not read empty at the end; real SQS
-	// does not. Concurrent pollers are covered by the conformance suite.
+	// concurrent receives, which real SQS does not. Concurrent pollers are
+	// covered by the conformance suite.
 	cfg, err := config.Parse([]byte(fmt.Sprintf(`
 worker: {max_outstanding_messages: 200, pullers: 2, receive_batch: 50, drain_timeout: 10s}
 source:
@@ -158,6 +157,8 @@ sink: {type: file, file: {path: %q}}
 	if err != nil {
 		t.Fatal(err)
 	}
+	var deletes sqstest.DeleteLog
+	client = deletes.Record(client)
 	src, err := awssqs.New(client, awssqs.Options{
 		QueueURL: sq.QueueURL, DeadLetterQueueURL: sq.DeadLetterQueueURL,
 		Pollers: sq.Pollers, WaitTime: sq.WaitTime, VisibilityTimeout: sq.VisibilityTimeout, MaxExtension: sq.MaxExtension,
@@ -287,7 +288,25 @@ sink: {type: file, file: {path: %q}}
 		t.Fatal(err)
 	}
 	if !d.Empty() {
-		t.Errorf("queue not empty at the end: %+v", d)
+		// moto's unlocked delete can put back a message it was asked to
+		// delete (see sqstest.DeleteLog). Such a message still answers to
+		// the handle the Source deleted it with; anything else left here
+		// is a message the Source did not delete.
+		revived, err := srv.Revive(ctx, q, deletes.Handles())
+		if err != nil {
+			t.Fatal(err)
+		}
+		left, err := srv.ReceiveAll(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("queue depth %+v at the end: moto kept %d messages the Source had deleted", d, revived)
+		if d, err = srv.Depth(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+		if len(left) != revived || !d.Empty() {
+			t.Errorf("queue not empty at the end: %d messages left that the Source never deleted, then %+v", len(left)-revived, d)
+		}
 	}
 	// With a 30s visibility timeout and jobs done in seconds, nothing here
 	// lapses; but moto, under load, hands one message to two concurrent

@@ -29,6 +29,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/chorusml/chorus/worker/testenv"
 )
@@ -319,4 +320,75 @@ func (w *tail) String() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return string(bytes.TrimSpace(w.b))
+}
+
+// DeleteLog records the receipt handle of every entry that a client's
+// DeleteMessageBatch calls deleted, so a test can tell moto's leftovers
+// from messages the code under test never deleted: moto's
+// Queue.delete_message rebuilds the queue's message list without a lock,
+// so two concurrent deletes can each put back the message the other
+// removed. The message stays invisible, and its receipt handles still
+// work, until its visibility timeout ends.
+type DeleteLog struct {
+	mu      sync.Mutex
+	handles []string
+}
+
+// Record returns a copy of c whose successful deletes l records.
+func (l *DeleteLog) Record(c *sqs.Client) *sqs.Client {
+	return sqs.New(c.Options(), func(o *sqs.Options) {
+		o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
+			return st.Initialize.Add(middleware.InitializeMiddlewareFunc("sqstest.DeleteLog", l.observe), middleware.After)
+		})
+	})
+}
+
+func (l *DeleteLog) observe(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+	out, md, err := next.HandleInitialize(ctx, in)
+	req, ok := in.Parameters.(*sqs.DeleteMessageBatchInput)
+	res, ok2 := out.Result.(*sqs.DeleteMessageBatchOutput)
+	if err != nil || !ok || !ok2 {
+		return out, md, err
+	}
+	byID := make(map[string]string, len(req.Entries))
+	for _, e := range req.Entries {
+		byID[aws.ToString(e.Id)] = aws.ToString(e.ReceiptHandle)
+	}
+	l.mu.Lock()
+	for _, s := range res.Successful {
+		if h, found := byID[aws.ToString(s.Id)]; found {
+			l.handles = append(l.handles, h)
+		}
+	}
+	l.mu.Unlock()
+	return out, md, err
+}
+
+// Handles returns the receipt handles of the deleted entries so far.
+func (l *DeleteLog) Handles() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.handles)
+}
+
+// Revive makes visible again every message of url that still answers to
+// one of handles, which were all deleted successfully: on real SQS none
+// does; on moto these are the messages its unlocked delete put back. It
+// returns how many it revived; ReceiveAll then reads and removes them.
+func (s *Server) Revive(ctx context.Context, url string, handles []string) (int, error) {
+	n := 0
+	for chunk := range slices.Chunk(handles, 10) {
+		in := &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: &url}
+		for i, h := range chunk {
+			in.Entries = append(in.Entries, types.ChangeMessageVisibilityBatchRequestEntry{
+				Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(h), VisibilityTimeout: 0,
+			})
+		}
+		out, err := s.client.ChangeMessageVisibilityBatch(ctx, in)
+		if err != nil {
+			return n, fmt.Errorf("sqstest: revive in %s: %w", url, err)
+		}
+		n += len(out.Successful)
+	}
+	return n, nil
 }
