@@ -1,0 +1,2 @@
+// Package sources is a fixture for architecture_test.go.
+package sources

@@ -1,0 +1,2 @@
+// Package sqs stands in for the SQS SDK.
+package sqs

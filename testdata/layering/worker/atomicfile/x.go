@@ -1,0 +1,2 @@
+// Package atomicfile is a fixture for architecture_test.go.
+package atomicfile

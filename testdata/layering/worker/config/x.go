@@ -1,0 +1,2 @@
+// Package config is a fixture for architecture_test.go.
+package config

@@ -1,0 +1,2 @@
+// Package errkind is a fixture for architecture_test.go.
+package errkind

@@ -1,0 +1,2 @@
+// Package testenv is a fixture for architecture_test.go.
+package testenv
