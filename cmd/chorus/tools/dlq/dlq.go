@@ -90,7 +90,7 @@ type Message struct {
 	// unknown.
 	ReceiveCount int
 
-	handle any // the reader's ack id or receipt handle
+	handle string // the reader's ack id or receipt handle
 }
 
 // Reason is the machine-readable reason: chorus_error_class, or
@@ -147,8 +147,9 @@ func (m *Message) DeliveryAttempts() int {
 // SourceMessageID is the original message's id, if the dead letter says.
 func (m *Message) SourceMessageID() string { return m.Attributes[sources.AttrSourceMessageID] }
 
-// Reader reads a dead-letter subscription or queue. Implementations:
-// PubSubReader, SQSReader. Not required to be safe for concurrent use.
+// Reader reads a dead-letter subscription or queue. OpenPubSub and
+// NewSQSReader return one over the source drivers' dead-letter readers.
+// Not required to be safe for concurrent use.
 type Reader interface {
 	// Receive returns up to max messages, waiting at most wait for the
 	// first (about a second more where the broker rounds up). An empty

@@ -5,7 +5,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"google.golang.org/api/option"
 
 	"github.com/chorusml/chorus/sources"
@@ -40,7 +39,7 @@ type Target struct {
 	ToQueueURL string
 	Region     string
 	Endpoint   string
-	SQSClient  *sqs.Client
+	SQSClient  *awssqs.Client
 
 	// Lease is how long a read message stays leased; default
 	// DefaultLease.
@@ -114,7 +113,7 @@ func OpenReader(ctx context.Context, t Target) (Reader, error) {
 	return nil, badConfig("name the dead letters: --pubsub-project and --subscription, --sqs-queue-url, or --config FILE")
 }
 
-func (t Target) sqsClient(ctx context.Context) (*sqs.Client, error) {
+func (t Target) sqsClient(ctx context.Context) (*awssqs.Client, error) {
 	if t.SQSClient != nil {
 		return t.SQSClient, nil
 	}
