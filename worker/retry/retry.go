@@ -9,10 +9,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"sync"
 	"time"
+
+	"github.com/cenkalti/backoff/v4"
 
 	"github.com/chorusml/chorus/worker/errkind"
 )
@@ -91,11 +92,35 @@ func (p Policy) Wait(n int) time.Duration {
 }
 
 func (p Policy) wait(n int) time.Duration {
-	d := float64(p.Initial) * math.Pow(p.Multiplier, float64(max(n, 1)-1))
-	if d >= float64(p.Max) {
-		return p.Max
+	e := p.exponential(backoff.SystemClock)
+	d := e.NextBackOff()
+	for range max(n, 1) - 1 {
+		// The growth is a function of the last wait alone: once a step
+		// leaves it as it was (at Max, or with a Multiplier of 1), every
+		// later one does too.
+		next := e.NextBackOff()
+		if next == d {
+			break
+		}
+		d = next
 	}
-	return time.Duration(d)
+	return d
+}
+
+// exponential is the growth of p's waits (p normalized): Initial times
+// Multiplier per retry, capped at Max, its elapsed time read from clk.
+// The library's growth and clock are used so that this package does not
+// keep its own copy of them; its randomization and MaxElapsedTime are
+// left off (see Backoff.Next for why).
+func (p Policy) exponential(clk backoff.Clock) *backoff.ExponentialBackOff {
+	return backoff.NewExponentialBackOff(
+		backoff.WithInitialInterval(p.Initial),
+		backoff.WithMultiplier(p.Multiplier),
+		backoff.WithMaxInterval(p.Max),
+		backoff.WithRandomizationFactor(0),
+		backoff.WithMaxElapsedTime(0),
+		backoff.WithClockProvider(clk),
+	)
 }
 
 // Backoff returns an iterator over the waits between tries under p,
@@ -105,7 +130,8 @@ func (p Policy) Backoff() *Backoff {
 }
 
 func (p Policy) backoff(clk clock) *Backoff {
-	return &Backoff{p: p.normalized(), clk: clk, start: clk.now()}
+	p = p.normalized()
+	return &Backoff{p: p, clk: clk, exp: p.exponential(clockFunc(clk.now))}
 }
 
 // Backoff paces the retries of one operation. It is not safe for
@@ -113,7 +139,7 @@ func (p Policy) backoff(clk clock) *Backoff {
 type Backoff struct {
 	p       Policy // normalized
 	clk     clock
-	start   time.Time
+	exp     *backoff.ExponentialBackOff // the unjittered waits and the elapsed time
 	retries int
 }
 
@@ -128,8 +154,11 @@ func (b *Backoff) Next(hint time.Duration) (time.Duration, bool) {
 		return 0, false
 	}
 	b.retries++
-	elapsed := b.clk.now().Sub(b.start)
-	d := b.jittered(b.p.wait(b.retries))
+	elapsed := b.exp.GetElapsedTime()
+	d := b.jittered(b.exp.NextBackOff())
+	// The budget is checked here, not by the library's MaxElapsedTime,
+	// because it must judge the jittered wait, which the library does not
+	// see (see jittered).
 	if b.p.MaxElapsed > 0 && elapsed+d > b.p.MaxElapsed {
 		return 0, false
 	}
@@ -142,7 +171,10 @@ func (b *Backoff) Next(hint time.Duration) (time.Duration, bool) {
 	return hint, true
 }
 
-// jittered spreads d over [d-δ, d+δ], δ = Jitter × d.
+// jittered spreads d over [d-δ, d+δ], δ = Jitter × d. It is the spread
+// of backoff's RandomizationFactor, drawn here because backoff v4 draws
+// from the global math/rand, which the clock's rand cannot replace; a
+// test could not fix the draw.
 func (b *Backoff) jittered(d time.Duration) time.Duration {
 	if b.p.Jitter == 0 {
 		return d
@@ -163,6 +195,11 @@ type clock struct {
 func systemClock() clock {
 	return clock{now: time.Now, sleep: sleep, rand: rand.Float64}
 }
+
+// clockFunc is a clock's now as a backoff.Clock.
+type clockFunc func() time.Time
+
+func (f clockFunc) Now() time.Time { return f() }
 
 // sleep waits d or until ctx ends, returning ctx's error then.
 func sleep(ctx context.Context, d time.Duration) error {
