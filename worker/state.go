@@ -152,7 +152,7 @@ func max1(n int) int {
 func (ms *msgState) release() {
 	ms.w.m.InFlightMessages.Dec()
 	if ms.w.held.Add(-1) == 0 {
-		ms.w.idleSince.Store(time.Now().UnixNano())
+		ms.w.idleSince.Store(ms.w.now().UnixNano())
 	}
 	ms.w.inflight.Done()
 }

@@ -58,7 +58,7 @@ type Options struct {
 	Logger   zerolog.Logger
 	// Metrics may be nil: the worker then keeps unregistered collectors.
 	Metrics *metrics.Metrics
-	// Now is the clock for scored_at (tests); default time.Now.
+	// Now is the clock for scored_at and IdleFor (tests); default time.Now.
 	Now func() time.Time
 }
 
@@ -200,7 +200,7 @@ func (w *Worker) IdleFor() time.Duration {
 	if w.held.Load() > 0 || since == 0 {
 		return 0
 	}
-	return time.Since(time.Unix(0, since))
+	return w.now().Sub(time.Unix(0, since))
 }
 
 // Health is the worker's readiness: nil when it pulls, the source answers,
@@ -279,7 +279,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		MaxItems: 1000, Linger: 5 * time.Millisecond, MaxInFlight: 2, MaxWaiting: 4 * w.cfg.Worker.MaxOutstandingMessages,
 	}, nil, w.sendAcks)
 
-	w.idleSince.Store(time.Now().UnixNano())
+	w.idleSince.Store(w.now().UnixNano())
 	g, pullCtx := errgroup.WithContext(ctx)
 	pullers := max(w.cfg.Worker.Pullers, 1)
 	for range pullers {

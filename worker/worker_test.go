@@ -61,6 +61,8 @@ type harnessOpts struct {
 	wrapSource func(s sources.Source) sources.Source
 	// backfill adds a second in-memory source read as backfill.
 	backfill bool
+	// now, if set, is the worker's clock (Options.Now).
+	now func() time.Time
 }
 
 type syncBuffer struct {
@@ -167,6 +169,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 		},
 		Logger:  zerolog.New(h.logs),
 		Metrics: h.m,
+		Now:     o.now,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -687,7 +690,12 @@ func TestSinkOutagePausesIntake(t *testing.T) {
 // IdleFor is what --exit-when-idle watches: zero before Run and while any
 // message is held, then the time since the last one was released.
 func TestIdleFor(t *testing.T) {
-	h := newHarness(t, harnessOpts{})
+	// The worker's clock moves only when the test moves it, so the idle
+	// time it reports is exact.
+	var clock atomic.Int64
+	clock.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Load()) }
+	h := newHarness(t, harnessOpts{now: now})
 	if d := h.w.IdleFor(); d != 0 {
 		t.Fatalf("IdleFor before Run = %v, want 0", d)
 	}
@@ -699,9 +707,10 @@ func TestIdleFor(t *testing.T) {
 	var first time.Duration
 	for deadline := time.Now().Add(5 * time.Second); first == 0 && time.Now().Before(deadline); {
 		time.Sleep(time.Millisecond)
+		clock.Add(int64(time.Millisecond))
 		first = h.w.IdleFor()
 	}
-	time.Sleep(30 * time.Millisecond)
+	clock.Add(int64(30 * time.Millisecond))
 	if second := h.w.IdleFor(); first <= 0 || second < first+30*time.Millisecond {
 		t.Fatalf("IdleFor after the queue drained: %v then %v, want a growing duration", first, second)
 	}

@@ -240,6 +240,9 @@ func TestWrite(t *testing.T) {
 			})
 		}
 		waitBlocked(t, srv, 2)
+		// A window, not a synchronisation: what must not happen is a
+		// third write reaching the server, and nothing signals that it
+		// did not.
 		time.Sleep(100 * time.Millisecond)
 		if n := blocked(t, srv); n != 2 {
 			t.Errorf("%d writes waiting in the server with MaxConns 2", n)

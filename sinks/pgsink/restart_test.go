@@ -96,6 +96,8 @@ func TestServerRestart(t *testing.T) {
 			case changed <- struct{}{}:
 			default:
 			}
+			// Pacing, not synchronisation (the test waits on changed):
+			// while the server is down each write fails at once.
 			time.Sleep(5 * time.Millisecond)
 		}
 	}()

@@ -15,10 +15,17 @@ type recorder struct {
 	inFlight atomic.Int32
 	maxSeen  atomic.Int32
 	hold     chan struct{} // when non-nil, sends wait on it
+	started  chan struct{} // when non-nil, a send that starts signals it if it can
 }
 
 func (r *recorder) send(_ context.Context, batch []int) {
 	n := r.inFlight.Add(1)
+	if r.started != nil {
+		select {
+		case r.started <- struct{}{}:
+		default:
+		}
+	}
 	for {
 		m := r.maxSeen.Load()
 		if n <= m || r.maxSeen.CompareAndSwap(m, n) {
@@ -73,14 +80,16 @@ func TestLoneItemGoesAtOnceWhenIdle(t *testing.T) {
 
 func TestBatchesFillUnderBacklog(t *testing.T) {
 	ctx := ctxT(t)
-	r := &recorder{hold: make(chan struct{})}
+	r := &recorder{hold: make(chan struct{}), started: make(chan struct{}, 1)}
 	b := New(ctx, Policy{MaxItems: 10, Linger: time.Hour, MaxInFlight: 1, MaxWaiting: 1000}, nil, r.send)
 	// The first item goes alone (idle consumer); hold it so the rest queue.
 	if err := b.Add(ctx, 0); err != nil {
 		t.Fatal(err)
 	}
-	for r.inFlight.Load() == 0 {
-		time.Sleep(time.Millisecond)
+	select {
+	case <-r.started:
+	case <-ctx.Done():
+		t.Fatal("the first item was not sent")
 	}
 	for i := 1; i <= 100; i++ {
 		if err := b.Add(ctx, i); err != nil {
@@ -177,6 +186,19 @@ func TestOversizedItemGoesAlone(t *testing.T) {
 	}
 }
 
+// blockWatch is a context that tells when an Add blocks on it: Add asks
+// for Done only when the queue is full and it must wait.
+type blockWatch struct {
+	context.Context
+	once    sync.Once
+	blocked chan struct{}
+}
+
+func (c *blockWatch) Done() <-chan struct{} {
+	c.once.Do(func() { close(c.blocked) })
+	return c.Context.Done()
+}
+
 func TestBackpressureAndClose(t *testing.T) {
 	ctx := ctxT(t)
 	r := &recorder{hold: make(chan struct{})}
@@ -201,8 +223,13 @@ func TestBackpressureAndClose(t *testing.T) {
 	}
 	// A blocked Add is released by Close with ErrClosed.
 	errc := make(chan error, 1)
-	go func() { errc <- b.Add(ctx, -1) }()
-	time.Sleep(10 * time.Millisecond)
+	actx := &blockWatch{Context: ctx, blocked: make(chan struct{})}
+	go func() { errc <- b.Add(actx, -1) }()
+	select {
+	case <-actx.blocked:
+	case <-ctx.Done():
+		t.Fatal("Add did not block on the full queue")
+	}
 	closed := make(chan error, 1)
 	go func() { closed <- b.Close(ctx) }()
 	if err := <-errc; err != nil && !errors.Is(err, ErrClosed) {
@@ -225,8 +252,9 @@ func TestLowerMaxItems(t *testing.T) {
 	ctx := ctxT(t)
 	r := &recorder{hold: make(chan struct{})}
 	b := New(ctx, Policy{MaxItems: 8, MaxInFlight: 1, MaxWaiting: 100}, nil, r.send)
+	// LowerMaxItems stores the limit before it returns, and the loop reads
+	// it after it sees an item, so every batch below is cut to it.
 	b.LowerMaxItems(3)
-	time.Sleep(5 * time.Millisecond)
 	for i := range 20 {
 		if err := b.Add(ctx, i); err != nil {
 			t.Fatal(err)
