@@ -23,7 +23,7 @@ test:
 test-short:
 	$(GO) test -short -count=1 ./...
 
-# Performance targets of DESIGN.md, reported (never asserted) in bench/REPORT.md.
+# The performance targets (README.md § Performance), reported (never asserted) in bench/REPORT.md.
 bench:
 	$(GO) run ./cmd/chorus bench --report bench/REPORT.md
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./worker/... ./cmd/chorus/tools/... | tee bench/micro.txt

@@ -20,7 +20,10 @@ type Job struct {
 	Metadata   json.RawMessage `json:"metadata,omitempty"`
 }
 
-// Message attributes that carry routing information (DESIGN.md § Job).
+// Message attributes that carry routing information: tenant, the tenant of
+// the message's jobs (a job naming none takes it, one naming another is
+// rejected); run_id, the backfill run the message belongs to; pipeline,
+// the pipeline to use instead of the tenant's.
 const (
 	AttrTenant   = "tenant"
 	AttrRunID    = "run_id"

@@ -1,6 +1,7 @@
-// Package bench measures the performance targets of DESIGN.md and writes
-// them as a report. The figures are reported, never asserted: timing
-// assertions in tests flake on shared machines and prove nothing.
+// Package bench measures the worker against its performance targets
+// (README.md § Performance) and writes the figures as a report. The
+// figures are reported, never asserted: timing assertions in tests flake
+// on shared machines and prove nothing.
 package bench
 
 import (
