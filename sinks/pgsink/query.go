@@ -44,14 +44,9 @@ func OpenQuery(ctx context.Context, dsn, query, orderBy string) (*QueryReader, e
 	if query == "" {
 		return nil, errkind.Errorf(errkind.Permanent, ReasonBadConfig, "pgsink: empty Postgres query")
 	}
-	cfg, err := pgx.ParseConfig(dsn)
+	conn, err := connectOne(ctx, dsn, "Postgres")
 	if err != nil {
-		// The parse error may quote the DSN: never show it.
-		return nil, errkind.Errorf(errkind.Permanent, ReasonBadDSN, "pgsink: invalid Postgres DSN (its text is withheld)")
-	}
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return nil, errkind.New(errkind.Retryable, ReasonConnect, fmt.Errorf("pgsink: connect to Postgres: %w", err))
+		return nil, err
 	}
 	// A query typed by hand may end in a semicolon, which a subquery must
 	// not.

@@ -39,15 +39,26 @@ func OpenResults(ctx context.Context, dsn, schema, table string) (*Results, erro
 	if table == "" {
 		table = DefaultTable
 	}
+	conn, err := connectOne(ctx, dsn, "the sink's Postgres")
+	if err != nil {
+		return nil, err
+	}
+	return &Results{conn: conn, table: pgx.Identifier{schema, table}.Sanitize()}, nil
+}
+
+// connectOne opens one connection to dsn; what names the server in the
+// error. Unlike Open it sets no defaults of its own on the connection.
+func connectOne(ctx context.Context, dsn, what string) (*pgx.Conn, error) {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
+		// The parse error may quote the DSN: never show it.
 		return nil, errkind.Errorf(errkind.Permanent, ReasonBadDSN, "pgsink: invalid Postgres DSN (its text is withheld)")
 	}
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return nil, errkind.New(errkind.Retryable, ReasonConnect, fmt.Errorf("pgsink: connect to the sink's Postgres: %w", err))
+		return nil, errkind.New(errkind.Retryable, ReasonConnect, fmt.Errorf("pgsink: connect to %s: %w", what, err))
 	}
-	return &Results{conn: conn, table: pgx.Identifier{schema, table}.Sanitize()}, nil
+	return conn, nil
 }
 
 // Scored returns the subset of keys with a row of pipeline version, with
