@@ -93,6 +93,11 @@ var (
 			Deny: []string{"cmd/chorus/tools/..."},
 		},
 		{
+			Name: "backfill and dlq reach brokers and warehouses only through the drivers",
+			From: []string{"cmd/chorus/tools/backfill", "cmd/chorus/tools/dlq"},
+			Deny: brokerSDKs,
+		},
+		{
 			Name:   "only test support and the bench tool import test support",
 			From:   []string{"..."},
 			Except: append([]string{"cmd/chorus/tools/bench"}, testSupport...),
@@ -224,6 +229,7 @@ func TestImportRules(t *testing.T) {
 func TestImportRulesCatchViolations(t *testing.T) {
 	got := layeringViolations(listPackages(t, "testdata/layering"), layerRules)
 	want := []string{
+		"cmd/chorus/tools/dlq imports github.com/aws/aws-sdk-go-v2/service/sqs: backfill and dlq reach brokers and warehouses only through the drivers",
 		"cmd/chorus/wiring imports cmd/chorus/tools/dlq: the wiring imports no tool",
 		"sinks/memsink imports sources: sinks and its drivers import only sinks, sinks/internal and the shared leaves",
 		"sources/memsource imports sinks: sources and its drivers import only sources, sources/internal and the shared leaves",

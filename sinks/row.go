@@ -36,3 +36,9 @@ type Key struct {
 func (r *Result) Key() Key {
 	return Key{Tenant: r.Tenant, ResponseID: r.ResponseID, PipelineVersion: r.PipelineVersion}
 }
+
+// ResponseKey identifies a response, whatever pipeline versions scored it:
+// what a driver's read of its results table is asked about.
+type ResponseKey struct {
+	Tenant, ResponseID string
+}

@@ -13,6 +13,8 @@ import (
 	"google.golang.org/api/option"
 
 	"github.com/chorusml/chorus/cmd/chorus/tools/backfill"
+	"github.com/chorusml/chorus/sinks/bqsink"
+	"github.com/chorusml/chorus/sinks/pgsink"
 	"github.com/chorusml/chorus/sources"
 	"github.com/chorusml/chorus/sources/awssqs"
 	"github.com/chorusml/chorus/sources/gcppubsub"
@@ -31,9 +33,9 @@ func (s *sinkFlags) register(fs interface {
 	StringVar(*string, string, string, string)
 }) {
 	fs.StringVar(&s.dsnEnv, "postgres-dsn-env", "CHORUS_POSTGRES_DSN", "environment variable holding the Postgres DSN (query input and results table)")
-	fs.StringVar(&s.pgTable, "sink-postgres-table", "public.chorus_results", "the sink's results table in Postgres, schema.table")
+	fs.StringVar(&s.pgTable, "sink-postgres-table", pgsink.DefaultSchema+"."+pgsink.DefaultTable, "the sink's results table in Postgres, schema.table")
 	fs.StringVar(&s.bqDataset, "sink-bigquery-dataset", "", "read the sink's results from this BigQuery dataset instead of Postgres")
-	fs.StringVar(&s.bqTable, "sink-bigquery-table", "chorus_results", "the sink's results table in BigQuery")
+	fs.StringVar(&s.bqTable, "sink-bigquery-table", bqsink.DefaultTable, "the sink's results table in BigQuery")
 	fs.StringVar(&s.bqProject, "bigquery-project", "", "BigQuery project (query input and results table)")
 	fs.StringVar(&s.bqEndpoint, "bigquery-endpoint", "", "BigQuery REST endpoint override (emulators, tests); a loopback one needs no credentials")
 }
@@ -57,17 +59,17 @@ type resultsTable interface {
 
 func (s *sinkFlags) open(ctx context.Context) (resultsTable, error) {
 	if s.bqDataset != "" {
-		return backfill.OpenBigQueryResults(ctx, s.bqProject, s.bqDataset, s.bqTable, s.bqOptions()...)
+		return bqsink.OpenResults(ctx, s.bqProject, s.bqDataset, s.bqTable, s.bqOptions()...)
 	}
 	schema, table, ok := strings.Cut(s.pgTable, ".")
 	if !ok {
-		schema, table = "public", s.pgTable
+		schema, table = pgsink.DefaultSchema, s.pgTable
 	}
 	dsn := os.Getenv(s.dsnEnv)
 	if dsn == "" {
 		return nil, &exitError{2, fmt.Errorf("backfill: $%s is empty: it must hold the Postgres DSN", s.dsnEnv)}
 	}
-	return backfill.OpenPostgresResults(ctx, dsn, schema, table)
+	return pgsink.OpenResults(ctx, dsn, schema, table)
 }
 
 func backfillCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -172,17 +174,17 @@ func backfillCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if dsn == "" {
 			return bad("$%s is empty: it must hold the Postgres DSN", sink.dsnEnv)
 		}
-		r, err := backfill.OpenPostgres(ctx, dsn, *fromPG)
+		r, err := pgsink.OpenQuery(ctx, dsn, *fromPG, backfill.QueryOrder)
 		if err != nil {
 			return err
 		}
-		reader, identity.Source, identity.Input = r, backfill.KindPostgres, backfill.QueryHash(*fromPG)
+		reader, identity.Source, identity.Input = backfill.FromRows(r), backfill.KindPostgres, backfill.QueryHash(*fromPG)
 	default:
-		r, err := backfill.OpenBigQuery(ctx, sink.bqProject, *fromBQ, sink.bqOptions()...)
+		r, err := bqsink.OpenQuery(ctx, sink.bqProject, *fromBQ, backfill.QueryOrder, sink.bqOptions()...)
 		if err != nil {
 			return err
 		}
-		reader, identity.Source, identity.Input = r, backfill.KindBigQuery, backfill.QueryHash(sink.bqProject+"\x00"+*fromBQ)
+		reader, identity.Source, identity.Input = backfill.FromRows(r), backfill.KindBigQuery, backfill.QueryHash(sink.bqProject+"\x00"+*fromBQ)
 	}
 	defer reader.Close()
 	if cp != nil {

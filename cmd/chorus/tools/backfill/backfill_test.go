@@ -573,7 +573,7 @@ func TestRunStale(t *testing.T) {
 	path := writeJobs(t, 3000)
 	scored := fakeStale{}
 	for i := 0; i < 3000; i += 2 {
-		scored[Key{fmt.Sprint("t", i%3), fmt.Sprintf("r-%05d", i)}] = true
+		scored[Key{Tenant: fmt.Sprint("t", i%3), ResponseID: fmt.Sprintf("r-%05d", i)}] = true
 	}
 	r, id := openJSONL(t, path)
 	pub := &memPublisher{}

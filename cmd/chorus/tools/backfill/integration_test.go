@@ -12,6 +12,7 @@ import (
 	bq "google.golang.org/api/bigquery/v2"
 	"google.golang.org/api/option"
 
+	"github.com/chorusml/chorus/sinks/bqsink"
 	"github.com/chorusml/chorus/sinks/bqsink/bqfake"
 	"github.com/chorusml/chorus/sources/awssqs"
 	"github.com/chorusml/chorus/sources/awssqs/sqstest"
@@ -61,7 +62,8 @@ func TestJSONLToSQS(t *testing.T) {
 	}
 }
 
-// A BigQuery query through the real client against bqfake's REST fake:
+// A BigQuery query through bqsink's reader and the real client against
+// bqfake's REST fake:
 // the query is wrapped for a stable order, and the columns map to jobs. A
 // REST reactor answers jobs.query (bqfake itself runs only SELECT *).
 func TestBigQueryReader(t *testing.T) {
@@ -86,11 +88,12 @@ func TestBigQueryReader(t *testing.T) {
 			TotalRows: 2, ForceSendFields: []string{"TotalRows", "JobComplete"},
 		}, nil
 	}))
-	r, err := OpenBigQuery(ctx, "p", "SELECT * FROM `p.d.feedback` WHERE tenant = 'acme';",
+	rows, err := bqsink.OpenQuery(ctx, "p", "SELECT * FROM `p.d.feedback` WHERE tenant = 'acme';", QueryOrder,
 		option.WithEndpoint(fake.RESTEndpoint()), option.WithoutAuthentication())
 	if err != nil {
 		t.Fatal(err)
 	}
+	r := FromRows(rows)
 	defer r.Close()
 	if want := "SELECT * FROM (SELECT * FROM `p.d.feedback` WHERE tenant = 'acme') q ORDER BY tenant, response_id"; gotQuery != want {
 		t.Fatalf("query %q, want %q", gotQuery, want)

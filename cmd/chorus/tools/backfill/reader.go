@@ -24,21 +24,3 @@ const (
 	KindPostgres = "postgres"
 	KindBigQuery = "bigquery"
 )
-
-// orderedQuery wraps a user's query so that it is read in a stable order,
-// which resume relies on.
-func orderedQuery(q string) string {
-	return "SELECT * FROM (" + trimSemicolon(q) + ") q ORDER BY tenant, response_id"
-}
-
-func trimSemicolon(q string) string {
-	for len(q) > 0 {
-		switch q[len(q)-1] {
-		case ';', ' ', '\n', '\t', '\r':
-			q = q[:len(q)-1]
-			continue
-		}
-		break
-	}
-	return q
-}

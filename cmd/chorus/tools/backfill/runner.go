@@ -308,7 +308,7 @@ func produce(ctx context.Context, o Options, p *Packer, skip int64, work chan<- 
 			var keys []Key
 			for _, it := range batch {
 				if !it.filtered {
-					keys = append(keys, Key{it.job.Tenant, it.job.ResponseID})
+					keys = append(keys, Key{Tenant: it.job.Tenant, ResponseID: it.job.ResponseID})
 				}
 			}
 			if len(keys) > 0 {
@@ -324,7 +324,7 @@ func produce(ctx context.Context, o Options, p *Packer, skip int64, work chan<- 
 				counts.Filtered++
 				st.filtered.Add(1)
 				continue
-			case scored[Key{it.job.Tenant, it.job.ResponseID}]:
+			case scored[Key{Tenant: it.job.Tenant, ResponseID: it.job.ResponseID}]:
 				counts.Stale++
 				st.stale.Add(1)
 				continue

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chorusml/chorus/sinks/pgsink"
 	"github.com/chorusml/chorus/sinks/pgsink/pgtest"
 	"github.com/chorusml/chorus/worker/errkind"
 	"github.com/chorusml/chorus/worker/job"
@@ -31,7 +32,18 @@ func readAll(ctx context.Context, t *testing.T, r Reader) []job.Job {
 
 func fp(f float64) *float64 { return &f }
 
-// A Postgres query's column types as pgx returns them map to job fields:
+// openPostgres reads query through pgsink's reader, as the chorus command
+// does.
+func openPostgres(ctx context.Context, dsn, query string) (Reader, error) {
+	rows, err := pgsink.OpenQuery(ctx, dsn, query, QueryOrder)
+	if err != nil {
+		return nil, err
+	}
+	return FromRows(rows), nil
+}
+
+// A Postgres query's column types as pgx returns them (through pgsink's
+// reader) map to job fields:
 // numeric, integer and floating scores, json and jsonb metadata (and JSON
 // in a text column), timestamptz, timestamp and date created_at, non-text
 // ids, and NULLs, which leave the field empty.
@@ -103,7 +115,7 @@ func TestPostgresReaderTypes(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			r, err := OpenPostgres(ctx, pg.DSN(), c.query)
+			r, err := openPostgres(ctx, pg.DSN(), c.query)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -126,7 +138,7 @@ func TestPostgresReaderTypes(t *testing.T) {
 	}
 
 	t.Run("a bad value names its row and column", func(t *testing.T) {
-		r, err := OpenPostgres(ctx, pg.DSN(), `SELECT 'r-1' AS response_id, 'acme' AS tenant, 'slow app' AS text, 'NaN'::numeric AS score`)
+		r, err := openPostgres(ctx, pg.DSN(), `SELECT 'r-1' AS response_id, 'acme' AS tenant, 'slow app' AS text, 'NaN'::numeric AS score`)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -138,7 +150,7 @@ func TestPostgresReaderTypes(t *testing.T) {
 		t.Log(err)
 	})
 	t.Run("a NULL required column fails the row", func(t *testing.T) {
-		r, err := OpenPostgres(ctx, pg.DSN(), `SELECT 'r-1' AS response_id, 'acme' AS tenant, NULL::text AS text`)
+		r, err := openPostgres(ctx, pg.DSN(), `SELECT 'r-1' AS response_id, 'acme' AS tenant, NULL::text AS text`)
 		if err != nil {
 			t.Fatal(err)
 		}

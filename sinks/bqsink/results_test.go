@@ -1,4 +1,4 @@
-package backfill
+package bqsink
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"google.golang.org/api/googleapi"
 	"google.golang.org/api/option"
 
+	"github.com/chorusml/chorus/sinks"
 	"github.com/chorusml/chorus/sinks/bqsink/bqfake"
 	"github.com/chorusml/chorus/worker/errkind"
 )
@@ -82,9 +83,9 @@ func (c *queryCatcher) requests() []*bq.QueryRequest {
 	return slices.Clone(c.reqs)
 }
 
-func openBQResults(ctx context.Context, t *testing.T, fake *bqfake.Server) *BigQueryResults {
+func openBQResults(ctx context.Context, t *testing.T, fake *bqfake.Server) *Results {
 	t.Helper()
-	b, err := OpenBigQueryResults(ctx, "p", "d", "", option.WithEndpoint(fake.RESTEndpoint()), option.WithoutAuthentication())
+	b, err := OpenResults(ctx, "p", "d", "", option.WithEndpoint(fake.RESTEndpoint()), option.WithoutAuthentication())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,10 +93,10 @@ func openBQResults(ctx context.Context, t *testing.T, fake *bqfake.Server) *BigQ
 	return b
 }
 
-// --stale-version against BigQuery through the real client: one
+// Results.Scored (--stale-version) against BigQuery through the real client: one
 // parameterised query (no key or version in its text), and only the exact
 // (tenant, response_id) pairs asked about come back.
-func TestBigQueryStale(t *testing.T) {
+func TestResultsScored(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	fake := bqfake.Start(t)
@@ -108,12 +109,12 @@ func TestBigQueryStale(t *testing.T) {
 	c.install(fake)
 	b := openBQResults(ctx, t, fake)
 
-	keys := []Key{{"acme", "r-1"}, {"globex", "r-2"}, {"acme", "r-3'; DROP TABLE x; --"}, {"acme", "r-4"}}
+	keys := []sinks.ResponseKey{{Tenant: "acme", ResponseID: "r-1"}, {Tenant: "globex", ResponseID: "r-2"}, {Tenant: "acme", ResponseID: "r-3'; DROP TABLE x; --"}, {Tenant: "acme", ResponseID: "r-4"}}
 	got, err := b.Scored(ctx, "2026-12-01.1", keys)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[Key]bool{{"acme", "r-1"}: true, {"globex", "r-2"}: true}
+	want := map[sinks.ResponseKey]bool{{Tenant: "acme", ResponseID: "r-1"}: true, {Tenant: "globex", ResponseID: "r-2"}: true}
 	if !maps.Equal(got, want) {
 		t.Fatalf("scored %v, want %v", got, want)
 	}
@@ -156,7 +157,7 @@ func TestBigQueryStale(t *testing.T) {
 			return nil, &googleapi.Error{Code: 400, Message: "Unrecognized name: pipeline_version", Errors: []googleapi.ErrorItem{{Reason: "invalidQuery"}}}
 		}}
 		c.install(fake)
-		_, err := b.Scored(ctx, "v", []Key{{"acme", "r-1"}})
+		_, err := b.Scored(ctx, "v", []sinks.ResponseKey{{Tenant: "acme", ResponseID: "r-1"}})
 		if err == nil || errkind.KindOf(err) != errkind.Retryable || !strings.Contains(err.Error(), "pipeline_version") {
 			t.Fatalf("error %v (kind %v), want a retryable stale-check error", err, errkind.KindOf(err))
 		}
@@ -175,9 +176,10 @@ func equalParam(got, want any) bool {
 	return false
 }
 
-// backfill status against BigQuery: CountRun sends the run id as a
-// parameter and reads the count back; RunStatus subtracts it.
-func TestBigQueryStatus(t *testing.T) {
+// Results.CountRun (backfill status) against BigQuery: it sends the run id
+// as a parameter and reads the count back. (backfill's TestRunStatusSink
+// checks what RunStatus makes of the count.)
+func TestResultsCountRun(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	fake := bqfake.Start(t)
@@ -188,14 +190,12 @@ func TestBigQueryStatus(t *testing.T) {
 	c.install(fake)
 	b := openBQResults(ctx, t, fake)
 
-	cp := &Checkpoint{RunID: runID, Confirmed: 60, Total: 60, Done: true}
-	cp.Counts.Published = 50
-	st, err := RunStatus(ctx, cp, b, nil)
+	n, err := b.CountRun(ctx, runID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.InSink != 42 || st.Pending != 8 || st.DeadLettered != nil || st.Published != 50 || !st.Done {
-		t.Fatalf("status %+v", st)
+	if n != 42 {
+		t.Fatalf("count %d, want 42", n)
 	}
 	reqs := c.requests()
 	if len(reqs) != 1 {
@@ -226,7 +226,7 @@ func TestBigQueryStatus(t *testing.T) {
 			return nil, &googleapi.Error{Code: 404, Message: "Not found: Table p:d.chorus_results", Errors: []googleapi.ErrorItem{{Reason: "notFound"}}}
 		}}
 		c.install(fake)
-		_, err := RunStatus(ctx, cp, b, nil)
+		_, err := b.CountRun(ctx, runID)
 		var gerr *googleapi.Error
 		if err == nil || !errors.As(err, &gerr) || gerr.Code != 404 {
 			t.Fatalf("error %v, want the 404", err)
@@ -236,7 +236,7 @@ func TestBigQueryStatus(t *testing.T) {
 
 // The table path is the one part of these queries that cannot be a
 // parameter: names that could close its quoting are refused.
-func TestBigQueryTableNames(t *testing.T) {
+func TestResultsTableNames(t *testing.T) {
 	for _, tc := range []struct {
 		project, dataset, table string
 		ok                      bool
