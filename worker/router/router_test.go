@@ -38,7 +38,7 @@ func TestRoute(t *testing.T) {
 		pipeline   string
 		wantPipe   string
 		wantModels []int
-		wantReason string
+		wantReason errkind.Reason
 	}{
 		{"custom model for its tenant", false, "acme", "", "default", []int{0, 1, 2}, ""},
 		{"tenant default pipeline", false, "globex", "", "sentiment-only", []int{0}, ""},

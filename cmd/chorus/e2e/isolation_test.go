@@ -170,7 +170,7 @@ sink:
 		if string(d.Data) != wantBody {
 			t.Errorf("dead letter body %.200q, want %.200q", d.Data, wantBody)
 		}
-		if a[sources.AttrErrorClass] != job.ReasonFieldTooLong || a[sources.AttrFailedAt] != "decode" ||
+		if a[sources.AttrErrorClass] != string(job.ReasonFieldTooLong) || a[sources.AttrFailedAt] != "decode" ||
 			a[sources.AttrDeliveryAttempt] != "1" || a[sources.AttrSourceMessageID] != wantID || a[sources.AttrError] == "" {
 			t.Errorf("dead letter of message %s: attributes %v, want reason %s at decode on delivery attempt 1",
 				wantID, abbreviated(a), job.ReasonFieldTooLong)

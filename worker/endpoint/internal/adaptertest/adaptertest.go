@@ -62,7 +62,7 @@ func Spec(url string) endpoint.Spec {
 // Want is an expected error classification.
 type Want struct {
 	Kind       errkind.Kind
-	Reason     string
+	Reason     errkind.Reason
 	RetryAfter time.Duration
 }
 

@@ -40,7 +40,7 @@ func TestStatusError(t *testing.T) {
 		retryAfter string
 		body       string
 		kind       errkind.Kind
-		reason     string
+		reason     errkind.Reason
 		wait       time.Duration
 		msg        string
 	}{
