@@ -69,6 +69,10 @@ const ReasonInvalidRow errkind.Reason = "invalid_row"
 // wraps ErrClosed.
 const ReasonClosed errkind.Reason = "sink_closed"
 
+// ReasonConnection is the errkind reason of a write that failed because the
+// connection to the store failed or was lost; it is retryable.
+const ReasonConnection errkind.Reason = "connection"
+
 // CheckRow is the rule every sink applies to a row before writing it: the
 // key is complete and every score is a finite number. It returns an
 // InvalidInput error with reason ReasonInvalidRow. A sink may refuse more

@@ -43,7 +43,7 @@ const (
 	ReasonAuth           errkind.Reason = "auth"
 	ReasonNoDatabase     errkind.Reason = "no_database"
 	// ReasonConnection: the connection failed or was lost mid-call.
-	ReasonConnection errkind.Reason = "connection"
+	ReasonConnection = sinks.ReasonConnection
 	// ReasonConnect: no connection could be made (or its startup failed).
 	ReasonConnect errkind.Reason = "connect"
 	// ReasonPostgres: an error this table does not classify.

@@ -306,7 +306,7 @@ log: {format: json, level: info}
 	if limit := drain + 2*closeSlack; took > limit {
 		t.Errorf("exited %v after SIGTERM, want within drain_timeout %v + %v", took, drain, 2*closeSlack)
 	}
-	if log := w.output(); !strings.Contains(log, `"clean":false`) || strings.Contains(log, ensemble.ReasonQuorumNotMet) {
+	if log := w.output(); !strings.Contains(log, `"clean":false`) || strings.Contains(log, string(ensemble.ReasonQuorumNotMet)) {
 		t.Errorf("want a drain cut off at drain_timeout (clean false) and no quorum_not_met; output:\n%s", tailOf(log))
 	}
 	// Released, not left to the visibility timeout (30s, extended while
