@@ -63,7 +63,15 @@ func AsRowErrors(err error) (RowErrors, bool) {
 }
 
 // ReasonInvalidRow is the errkind reason of a row a sink refuses in itself.
-const ReasonInvalidRow = "invalid_row"
+const ReasonInvalidRow errkind.Reason = "invalid_row"
+
+// ReasonClosed is the errkind reason of a call on a closed sink; the error
+// wraps ErrClosed.
+const ReasonClosed errkind.Reason = "sink_closed"
+
+// ReasonConnection is the errkind reason of a write that failed because the
+// connection to the store failed or was lost; it is retryable.
+const ReasonConnection errkind.Reason = "connection"
 
 // CheckRow is the rule every sink applies to a row before writing it: the
 // key is complete and every score is a finite number. It returns an

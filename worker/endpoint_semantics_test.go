@@ -14,6 +14,7 @@ import (
 	"github.com/chorusml/chorus/cmd/chorus/tools/modelserver"
 	"github.com/chorusml/chorus/sources"
 	"github.com/chorusml/chorus/worker/config"
+	"github.com/chorusml/chorus/worker/endpoint"
 )
 
 // refuseText answers 400 in the open-inference error form to any infer
@@ -53,7 +54,7 @@ func TestRefusedTextIsDeadLetteredAlone(t *testing.T) {
 		t.Fatalf("%d dead letters, want 1", len(dls))
 	}
 	d := dls[0]
-	if got := d.Attributes[sources.AttrErrorClass]; got != "invalid_input" {
+	if got := d.Attributes[sources.AttrErrorClass]; got != string(endpoint.ReasonInvalidInput) {
 		t.Errorf("dead letter reason %q, want invalid_input", got)
 	}
 	if got := d.Attributes[sources.AttrDeliveryAttempt]; got != "1" {
@@ -89,10 +90,10 @@ func TestMisconfiguredModel(t *testing.T) {
 			t.Errorf("row %s not partial with sentiment-vader misconfigured", r.ResponseID)
 		}
 	}
-	if err := h.w.Health(); err == nil || !strings.Contains(err.Error(), "sentiment-vader") || !strings.Contains(err.Error(), "not_found") {
+	if err := h.w.Health(); err == nil || !strings.Contains(err.Error(), "sentiment-vader") || !strings.Contains(err.Error(), string(endpoint.ReasonNotFound)) {
 		t.Errorf("Health = %v, want it to name sentiment-vader and not_found", err)
 	}
-	if got := testutil.ToFloat64(h.m.ModelMisconfigured.WithLabelValues("sentiment-vader", "not_found")); got != 1 {
+	if got := testutil.ToFloat64(h.m.ModelMisconfigured.WithLabelValues("sentiment-vader", string(endpoint.ReasonNotFound))); got != 1 {
 		t.Errorf("chorus_model_misconfigured{sentiment-vader,not_found} = %v, want 1", got)
 	}
 	if n := strings.Count(h.logs.String(), "model is misconfigured"); n != 1 {
@@ -106,7 +107,7 @@ func TestMisconfiguredModel(t *testing.T) {
 	before := len(h.sink.Rows())
 	h.publish(jobJSON("globex", "g-wait-1", texts[0]), jobJSON("globex", "g-wait-2", texts[1]))
 	deadline := time.Now().Add(10 * time.Second)
-	for testutil.ToFloat64(h.m.ModelMisconfigured.WithLabelValues("topics", "not_found")) != 1 {
+	for testutil.ToFloat64(h.m.ModelMisconfigured.WithLabelValues("topics", string(endpoint.ReasonNotFound))) != 1 {
 		if time.Now().After(deadline) {
 			t.Fatalf("topics never reported misconfigured\n%s", tail(h.logs.String(), 2000))
 		}

@@ -56,7 +56,7 @@ func (r *modelRunner) start() {
 	m := r.cfg
 	client, err := r.w.clients(*m)
 	if err != nil {
-		r.initErr = errkind.New(errkind.Permanent, "endpoint_config", fmt.Errorf("model %s: %w", m.Name, err))
+		r.initErr = errkind.New(errkind.Permanent, ReasonEndpointConfig, fmt.Errorf("model %s: %w", m.Name, err))
 		r.w.log.Error().Err(err).Str("model", m.Name).Msg("cannot create endpoint client")
 		r.started.Store(true)
 		return
@@ -81,7 +81,7 @@ func (r *modelRunner) start() {
 			r.latency.Observe(d.Seconds())
 			r.failing.Store(err != nil && (errkind.IsRetryable(err) || errkind.KindOf(err) == errkind.Misconfigured))
 			if err != nil {
-				wm.EndpointErrors.WithLabelValues(m.Name, errkind.ReasonOf(err)).Inc()
+				wm.EndpointErrors.WithLabelValues(m.Name, string(errkind.ReasonOf(err))).Inc()
 			}
 		},
 	}
@@ -225,7 +225,7 @@ func (r *modelRunner) report(outs []call.Outcome) {
 		}
 	}
 	if other != nil {
-		r.w.log.Warn().Err(other).Str("model", r.cfg.Name).Str("reason", errkind.ReasonOf(other)).Msg("model failed some of a batch")
+		r.w.log.Warn().Err(other).Str("model", r.cfg.Name).Str("reason", string(errkind.ReasonOf(other))).Msg("model failed some of a batch")
 	}
 	r.misMu.Lock()
 	defer r.misMu.Unlock()
@@ -233,7 +233,7 @@ func (r *modelRunner) report(outs []call.Outcome) {
 	case mis != nil:
 		// Keyed by reason: while the breaker is open its refusals wrap the
 		// first error in other words, and one state is one log line.
-		reason := errkind.ReasonOf(mis)
+		reason := string(errkind.ReasonOf(mis))
 		cause := reason
 		if cause == r.misCause {
 			return
@@ -297,7 +297,7 @@ func (r *modelRunner) unhealthy() string {
 		return ""
 	}
 	if c := r.breaker.Cause(); c != nil {
-		return "misconfigured (" + errkind.ReasonOf(c) + "): " + c.Error()
+		return "misconfigured (" + string(errkind.ReasonOf(c)) + "): " + c.Error()
 	}
 	return "breaker open"
 }
@@ -308,7 +308,7 @@ func (r *modelRunner) misconfigured() string {
 		return ""
 	}
 	if c := r.breaker.Cause(); c != nil {
-		return errkind.ReasonOf(c) + ": " + c.Error()
+		return string(errkind.ReasonOf(c)) + ": " + c.Error()
 	}
 	return ""
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/chorusml/chorus/sinks"
 	"github.com/chorusml/chorus/sources"
+	"github.com/chorusml/chorus/worker"
 	"github.com/chorusml/chorus/worker/config"
 	"github.com/chorusml/chorus/worker/errkind"
 )
@@ -55,7 +56,7 @@ func TestSinkBatchRefusedForDataIsBisected(t *testing.T) {
 		t.Errorf("%d rows, want 39", n)
 	}
 	dls := h.topic.DeadLetters()
-	if len(dls) != 1 || dls[0].Attributes[sources.AttrErrorClass] != "sink_rejected" || dls[0].Attributes[sources.AttrDeliveryAttempt] != "1" {
+	if len(dls) != 1 || dls[0].Attributes[sources.AttrErrorClass] != string(worker.ReasonSinkRejected) || dls[0].Attributes[sources.AttrDeliveryAttempt] != "1" {
 		t.Fatalf("dead letters %+v, want one sink_rejected at attempt 1", dls)
 	}
 	if !strings.Contains(string(dls[0].Body), "poison-1") {

@@ -22,9 +22,20 @@ import (
 	"github.com/chorusml/chorus/worker/router"
 )
 
-// ReasonShutdown marks work cut off by shutdown: its message is released
-// for redelivery, not nacked or dead-lettered.
-const ReasonShutdown = "shutdown"
+// Reasons of the errors the worker makes itself.
+const (
+	// ReasonShutdown marks work cut off by shutdown: its message is released
+	// for redelivery, not nacked or dead-lettered.
+	ReasonShutdown errkind.Reason = "shutdown"
+	// ReasonSinkWriteFailed: a sink write failed as a whole; its jobs are
+	// retried.
+	ReasonSinkWriteFailed errkind.Reason = "sink_write_failed"
+	// ReasonSinkRejected: the sink refused a job's row; the job is
+	// dead-lettered.
+	ReasonSinkRejected errkind.Reason = "sink_rejected"
+	// ReasonEndpointConfig: a model's endpoint config cannot be used.
+	ReasonEndpointConfig errkind.Reason = "endpoint_config"
+)
 
 // sourcePolicy retries ack, nack and dead-letter calls to the source.
 var sourcePolicy = retry.Policy{MaxAttempts: 5, Initial: 100 * time.Millisecond, Max: 2 * time.Second, MaxElapsed: 30 * time.Second}
@@ -122,7 +133,7 @@ func (w *Worker) settleFailed(ctx context.Context, ms *msgState, failed []deadJo
 	} else {
 		w.m.MessagesNacked.Inc()
 		w.log.Info().Str("message_id", ms.msg.ID).Int("attempt", attempt).Dur("delay", delay).
-			Str("reason", errkind.ReasonOf(failed[0].err)).Msg("message nacked for redelivery")
+			Str("reason", string(errkind.ReasonOf(failed[0].err))).Msg("message nacked for redelivery")
 	}
 	ms.release()
 }
@@ -199,7 +210,7 @@ func (w *Worker) ack(ctx context.Context, src sources.Source, batch []*msgState)
 func (w *Worker) park(ctx context.Context, ms *msgState, dead []deadJob) error {
 	dls := make([]sources.DeadLetter, len(dead))
 	for i, d := range dead {
-		dls[i] = sources.DeadLetter{Message: ms.msg, Body: d.raw, Reason: errkind.ReasonOf(d.err), Detail: d.err.Error(), Stage: d.stage}
+		dls[i] = sources.DeadLetter{Message: ms.msg, Body: d.raw, Reason: string(errkind.ReasonOf(d.err)), Detail: d.err.Error(), Stage: d.stage}
 	}
 	err := retry.Do(ctx, sourcePolicy, nil, func(ctx context.Context) error {
 		return ms.src.DeadLetter(ctx, dls)
@@ -377,7 +388,7 @@ func (w *Worker) writeRows(ctx context.Context, batch []*jobState) {
 		rowErrs, err = sinks.RowErrors{{Index: 0, Err: err}}, nil
 	}
 	if err != nil {
-		kind, reason := errkind.Retryable, "sink_write_failed"
+		kind, reason := errkind.Retryable, ReasonSinkWriteFailed
 		if ctx.Err() != nil {
 			kind, reason = errkind.Canceled, ReasonShutdown // abandoned at the drain deadline
 		}
@@ -400,7 +411,7 @@ func (w *Worker) writeRows(ctx context.Context, batch []*jobState) {
 	for i, js := range batch {
 		w.m.InFlightJobs.Dec()
 		if e, ok := bad[i]; ok {
-			w.deadLetter(js.msg, []deadJob{{raw: js.raw, err: errkind.New(errkind.Permanent, "sink_rejected", e), stage: "sink", tenant: js.job.Tenant}})
+			w.deadLetter(js.msg, []deadJob{{raw: js.raw, err: errkind.New(errkind.Permanent, ReasonSinkRejected, e), stage: "sink", tenant: js.job.Tenant}})
 			continue
 		}
 		w.tenants.get(js.job.Tenant).committed.Inc()

@@ -26,9 +26,11 @@ import (
 	"github.com/chorusml/chorus/worker"
 	"github.com/chorusml/chorus/worker/config"
 	"github.com/chorusml/chorus/worker/endpoint"
+	"github.com/chorusml/chorus/worker/ensemble"
 	"github.com/chorusml/chorus/worker/errkind"
 	"github.com/chorusml/chorus/worker/job"
 	"github.com/chorusml/chorus/worker/metrics"
+	"github.com/chorusml/chorus/worker/router"
 )
 
 // harness runs a real worker against the reference model server on
@@ -304,7 +306,7 @@ func TestEndToEnd(t *testing.T) {
 		`{"response_id":"x5","tenant":"acme","text":"` + strings.Repeat("a", 10001) + `"}`,
 		`[]`,
 	}
-	wantReasons := map[string]int{"malformed_json": 1, "missing_field": 1, "empty_text": 1, "unknown_tenant": 1, "text_too_long": 1, "empty_message": 1}
+	wantReasons := map[string]int{string(job.ReasonMalformedJSON): 1, string(job.ReasonMissingField): 1, string(job.ReasonEmptyText): 1, string(router.ReasonUnknownTenant): 1, string(job.ReasonTextTooLong): 1, string(job.ReasonEmptyMessage): 1}
 	h.publish(append(bodies, bad...)...)
 	h.start()
 	h.waitSettled(20 * time.Second)
@@ -463,7 +465,7 @@ func TestBelowQuorumRetriesThenDeadLetters(t *testing.T) {
 	if n := h.sink.Len(); n != 0 {
 		t.Fatalf("%d rows written below quorum", n)
 	}
-	if got := deadReasons(t, h.topic); got["quorum_not_met"] != 2 {
+	if got := deadReasons(t, h.topic); got[string(ensemble.ReasonQuorumNotMet)] != 2 {
 		t.Fatalf("dead letters %v, want 2 quorum_not_met", got)
 	}
 	for _, d := range h.topic.DeadLetters() {
@@ -551,7 +553,7 @@ func TestSinkRejectedRowsAreDeadLettered(t *testing.T) {
 		t.Fatalf("%d rows, want 2", n)
 	}
 	dls := h.topic.DeadLetters()
-	if len(dls) != 1 || dls[0].Attributes[sources.AttrErrorClass] != "sink_rejected" || dls[0].Attributes[sources.AttrFailedAt] != "sink" {
+	if len(dls) != 1 || dls[0].Attributes[sources.AttrErrorClass] != string(worker.ReasonSinkRejected) || dls[0].Attributes[sources.AttrFailedAt] != "sink" {
 		t.Fatalf("dead letters %+v, want one sink_rejected", dls)
 	}
 	var j job.Job
@@ -636,7 +638,7 @@ type flakySink struct {
 func (s *flakySink) Write(ctx context.Context, rows []sinks.Result) error {
 	if s.down.Load() {
 		s.failed.Add(1)
-		return errkind.New(errkind.Retryable, "connection", fmt.Errorf("sink is down"))
+		return errkind.New(errkind.Retryable, sinks.ReasonConnection, fmt.Errorf("sink is down"))
 	}
 	return s.Sink.Write(ctx, rows)
 }

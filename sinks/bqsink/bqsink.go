@@ -238,7 +238,7 @@ func (s *Sink) Write(ctx context.Context, rows []sinks.Result) error {
 		return fmt.Errorf("bqsink: write: %w", err)
 	}
 	if !s.enter() {
-		return errkind.New(errkind.Permanent, "sink_closed", fmt.Errorf("bqsink: write: %w", sinks.ErrClosed))
+		return errkind.New(errkind.Permanent, sinks.ReasonClosed, fmt.Errorf("bqsink: write: %w", sinks.ErrClosed))
 	}
 	defer s.inflight.Done()
 

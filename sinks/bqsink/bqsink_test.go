@@ -169,7 +169,7 @@ func TestRowErrorsMappedByIndex(t *testing.T) {
 		bad        map[int]func(sinks.Result) sinks.Result
 		reactors   []bqfake.Reactor
 		wantIdx    []int
-		wantReason string
+		wantReason errkind.Reason
 	}{
 		{
 			name:       "server_rejects",
@@ -295,7 +295,7 @@ func TestAppendErrorsClassified(t *testing.T) {
 		name       string
 		reactor    bqfake.Reactor
 		wantKind   errkind.Kind
-		wantReason string
+		wantReason errkind.Reason
 	}{
 		{"unavailable_ends_connection", streamErr(codes.Unavailable), errkind.Retryable, "unavailable"},
 		{"unavailable_in_band", inBand(codes.Unavailable), errkind.Retryable, "unavailable"},
@@ -411,12 +411,12 @@ func TestOpenRefusesUnfitTables(t *testing.T) {
 		name       string
 		setup      func(ctx context.Context, t *testing.T, opts bqsink.Options)
 		opts       func(bqsink.Options) bqsink.Options
-		wantReason string
+		wantReason errkind.Reason
 	}{
 		{
 			name:       "missing_table",
 			setup:      func(ctx context.Context, t *testing.T, opts bqsink.Options) {},
-			wantReason: "table_not_found",
+			wantReason: bqsink.ReasonTableNotFound,
 		},
 		{
 			name:       "no_primary_key",

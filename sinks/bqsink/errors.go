@@ -26,12 +26,16 @@ const (
 	ReasonInvalidRow = sinks.ReasonInvalidRow
 	// ReasonRowRejected: BigQuery rejected the row (AppendRowsResponse
 	// row_errors).
-	ReasonRowRejected = "row_rejected"
+	ReasonRowRejected errkind.Reason = "row_rejected"
 	// ReasonTableMismatch: the table exists but is not one this driver can
 	// write idempotently (no primary key, missing or retyped columns).
-	ReasonTableMismatch = "table_mismatch"
+	ReasonTableMismatch errkind.Reason = "table_mismatch"
 	// ReasonBadOptions: Options are incomplete.
-	ReasonBadOptions = "bad_options"
+	ReasonBadOptions errkind.Reason = "bad_options"
+	// ReasonTableNotFound: the table does not exist (run migrate).
+	ReasonTableNotFound errkind.Reason = "table_not_found"
+	// ReasonConnectionClosed: the append stream ended (io.EOF).
+	ReasonConnectionClosed errkind.Reason = "connection_closed"
 )
 
 // grpcKind is the classification table for gRPC status codes, from the
@@ -107,18 +111,18 @@ func classify(op string, err error) error {
 	case errors.As(err, &ge):
 		// Before the deadline case: the REST client wraps the last error
 		// it retried with the context's.
-		reason := "http_" + fmt.Sprint(ge.Code)
+		reason := errkind.Reason("http_" + fmt.Sprint(ge.Code))
 		if len(ge.Errors) > 0 && ge.Errors[0].Reason != "" {
-			reason = snake(ge.Errors[0].Reason)
+			reason = errkind.Reason(snake(ge.Errors[0].Reason))
 		}
 		return errkind.New(httpKind(ge), reason, wrapped)
 	case errors.Is(err, context.DeadlineExceeded):
 		return wrapped
 	case errors.Is(err, io.EOF):
-		return errkind.New(errkind.Retryable, "connection_closed", wrapped)
+		return errkind.New(errkind.Retryable, ReasonConnectionClosed, wrapped)
 	}
 	if st, ok := status.FromError(err); ok {
-		return errkind.New(grpcKind(st.Code()), snake(st.Code().String()), wrapped)
+		return errkind.New(grpcKind(st.Code()), errkind.Reason(snake(st.Code().String())), wrapped)
 	}
 	return wrapped
 }

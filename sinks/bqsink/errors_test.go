@@ -36,7 +36,7 @@ func TestClassify(t *testing.T) {
 		name       string
 		err        error
 		wantKind   errkind.Kind
-		wantReason string
+		wantReason errkind.Reason
 	}{
 		{"unavailable", status.Error(codes.Unavailable, "x"), errkind.Retryable, "unavailable"},
 		{"unavailable_as_apierror", apiErr(codes.Unavailable), errkind.Retryable, "unavailable"},
@@ -59,11 +59,11 @@ func TestClassify(t *testing.T) {
 		{"http_404", gerr(http.StatusNotFound, "notFound"), errkind.Permanent, "not_found"},
 		{"http_400", gerr(http.StatusBadRequest, "invalid"), errkind.Permanent, "invalid"},
 		{"retried_until_deadline", fmt.Errorf("retry failed with %w; last error: %w", context.DeadlineExceeded, gerr(http.StatusServiceUnavailable, "backendError")), errkind.Retryable, "backend_error"},
-		{"context_canceled", context.Canceled, errkind.Canceled, "canceled"},
-		{"context_deadline", context.DeadlineExceeded, errkind.Retryable, "timeout"},
-		{"connection_closed", io.EOF, errkind.Retryable, "connection_closed"},
+		{"context_canceled", context.Canceled, errkind.Canceled, errkind.ReasonCanceled},
+		{"context_deadline", context.DeadlineExceeded, errkind.Retryable, errkind.ReasonTimeout},
+		{"connection_closed", io.EOF, errkind.Retryable, ReasonConnectionClosed},
 		{"already_classified", errkind.New(errkind.InvalidInput, "mine", errors.New("x")), errkind.InvalidInput, "mine"},
-		{"unknown", errors.New("something"), errkind.Unknown, "error"},
+		{"unknown", errors.New("something"), errkind.Unknown, errkind.ReasonError},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -104,7 +104,7 @@ func checkTable(ctx context.Context, opts Options) error {
 	md, err := client.Dataset(opts.Dataset).Table(opts.Table).Metadata(ctx)
 	if err != nil {
 		if isNotFound(err) {
-			return errkind.New(errkind.Permanent, "table_not_found",
+			return errkind.New(errkind.Permanent, ReasonTableNotFound,
 				fmt.Errorf("bqsink: table %s does not exist (run `chorus migrate`): %w", tableName(opts), err))
 		}
 		return classify("open: get table "+tableName(opts), err)

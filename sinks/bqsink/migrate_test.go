@@ -207,7 +207,7 @@ func TestMigrateErrors(t *testing.T) {
 		setup      func(ctx context.Context, t *testing.T, opts bqsink.Options)
 		opts       func(bqsink.Options) bqsink.Options
 		wantKind   errkind.Kind
-		wantReason string
+		wantReason errkind.Reason
 	}{
 		{
 			name:       "existing_table_without_key",

@@ -35,6 +35,20 @@ import (
 // ReasonInvalidRow is the errkind reason of a row Write rejects.
 const ReasonInvalidRow = sinks.ReasonInvalidRow
 
+// Reasons of the errors of the file itself, named by the step that failed.
+const (
+	ReasonOpenFailed    errkind.Reason = "open_failed"
+	ReasonWriteFailed   errkind.Reason = "write_failed"
+	ReasonCloseFailed   errkind.Reason = "close_failed"
+	ReasonReadFailed    errkind.Reason = "read_failed"
+	ReasonCompactFailed errkind.Reason = "compact_failed"
+	// ReasonBroken: a failed write left the file in a state no later
+	// write can build on.
+	ReasonBroken errkind.Reason = "sink_broken"
+	// ReasonCorruptFile: a line of the file does not parse.
+	ReasonCorruptFile errkind.Reason = "corrupt_file"
+)
+
 // Options configures a Sink. The zero value is a usable default.
 type Options struct {
 	// CompactOnClose makes Close rewrite the file with one line per key
@@ -78,7 +92,7 @@ var _ sinks.Sink = (*Sink)(nil)
 func Open(path string, opts Options) (*Sink, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
-		return nil, errkind.New(kindOfFS(err), "open_failed", fmt.Errorf("filesink: %w", err))
+		return nil, errkind.New(kindOfFS(err), ReasonOpenFailed, fmt.Errorf("filesink: %w", err))
 	}
 	size, err := repairTail(f)
 	if err == nil {
@@ -91,7 +105,7 @@ func Open(path string, opts Options) (*Sink, error) {
 	}
 	if err != nil {
 		f.Close()
-		return nil, errkind.New(errkind.Retryable, "open_failed", fmt.Errorf("filesink: open %s: %w", path, err))
+		return nil, errkind.New(errkind.Retryable, ReasonOpenFailed, fmt.Errorf("filesink: open %s: %w", path, err))
 	}
 	s := &Sink{
 		path:       path,
@@ -171,7 +185,7 @@ func (s *Sink) Write(ctx context.Context, rows []sinks.Result) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return errkind.New(errkind.Permanent, "sink_closed", fmt.Errorf("filesink: write: %w", sinks.ErrClosed))
+		return errkind.New(errkind.Permanent, sinks.ReasonClosed, fmt.Errorf("filesink: write: %w", sinks.ErrClosed))
 	}
 	if len(c.buf) == 0 {
 		s.mu.Unlock()
@@ -238,16 +252,16 @@ func (s *Sink) append(batch []*commit) error {
 		// Cut off whatever part made it, so the next batch starts on a
 		// line boundary.
 		if terr := s.f.Truncate(s.size); terr != nil {
-			s.broken = errkind.New(errkind.Retryable, "sink_broken", fmt.Errorf("filesink: %s unusable after a failed write: %w", s.path, errors.Join(err, terr)))
+			s.broken = errkind.New(errkind.Retryable, ReasonBroken, fmt.Errorf("filesink: %s unusable after a failed write: %w", s.path, errors.Join(err, terr)))
 			return s.broken
 		}
 		_, _ = s.f.Seek(s.size, io.SeekStart)
-		return errkind.New(errkind.Retryable, "write_failed", fmt.Errorf("filesink: write %s: %w", s.path, err))
+		return errkind.New(errkind.Retryable, ReasonWriteFailed, fmt.Errorf("filesink: write %s: %w", s.path, err))
 	}
 	if err := s.f.Sync(); err != nil {
 		// After a failed fsync the kernel may have dropped the dirty pages
 		// and cleared the error; a later fsync would lie.
-		s.broken = errkind.New(errkind.Retryable, "sink_broken", fmt.Errorf("filesink: fsync %s: %w", s.path, err))
+		s.broken = errkind.New(errkind.Retryable, ReasonBroken, fmt.Errorf("filesink: fsync %s: %w", s.path, err))
 		return s.broken
 	}
 	s.size += int64(len(buf))
@@ -287,7 +301,7 @@ func (s *Sink) Close(ctx context.Context) error {
 	close(s.stop)
 	<-s.writerDone
 	if err := s.f.Close(); err != nil {
-		return errkind.New(errkind.Retryable, "close_failed", fmt.Errorf("filesink: %w", err))
+		return errkind.New(errkind.Retryable, ReasonCloseFailed, fmt.Errorf("filesink: %w", err))
 	}
 	if s.opts.CompactOnClose {
 		return Compact(s.path)
@@ -302,7 +316,7 @@ func (s *Sink) Close(ctx context.Context) error {
 func ReadAll(path string) ([]sinks.Result, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, errkind.New(kindOfFS(err), "read_failed", fmt.Errorf("filesink: %w", err))
+		return nil, errkind.New(kindOfFS(err), ReasonReadFailed, fmt.Errorf("filesink: %w", err))
 	}
 	defer f.Close()
 	var (
@@ -317,14 +331,14 @@ func ReadAll(path string) ([]sinks.Result, error) {
 			return rows, nil
 		}
 		if err != nil {
-			return nil, errkind.New(errkind.Retryable, "read_failed", fmt.Errorf("filesink: read %s: %w", path, err))
+			return nil, errkind.New(errkind.Retryable, ReasonReadFailed, fmt.Errorf("filesink: read %s: %w", path, err))
 		}
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
 		var row sinks.Result
 		if err := json.Unmarshal(line, &row); err != nil {
-			return nil, errkind.New(errkind.Permanent, "corrupt_file", fmt.Errorf("filesink: %s:%d: %w", path, no, err))
+			return nil, errkind.New(errkind.Permanent, ReasonCorruptFile, fmt.Errorf("filesink: %s:%d: %w", path, no, err))
 		}
 		k := row.Key()
 		if i, ok := index[k]; ok {
@@ -347,7 +361,7 @@ func Compact(path string) error {
 	}
 	fi, err := os.Stat(path)
 	if err != nil {
-		return errkind.New(kindOfFS(err), "compact_failed", fmt.Errorf("filesink: %w", err))
+		return errkind.New(kindOfFS(err), ReasonCompactFailed, fmt.Errorf("filesink: %w", err))
 	}
 	err = atomicfile.Write(path, fi.Mode().Perm(), func(w io.Writer) error {
 		enc := json.NewEncoder(w)
@@ -360,7 +374,7 @@ func Compact(path string) error {
 		return nil
 	})
 	if err != nil {
-		return errkind.New(errkind.Retryable, "compact_failed", fmt.Errorf("filesink: compact %s: %w", path, err))
+		return errkind.New(errkind.Retryable, ReasonCompactFailed, fmt.Errorf("filesink: compact %s: %w", path, err))
 	}
 	return nil
 }

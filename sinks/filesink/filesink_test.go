@@ -109,7 +109,7 @@ func TestReadAllCorrupt(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := filesink.ReadAll(path)
-	if errkind.KindOf(err) != errkind.Permanent || errkind.ReasonOf(err) != "corrupt_file" {
+	if errkind.KindOf(err) != errkind.Permanent || errkind.ReasonOf(err) != filesink.ReasonCorruptFile {
 		t.Errorf("ReadAll of a corrupt file = %v, want a permanent corrupt_file error", err)
 	}
 }

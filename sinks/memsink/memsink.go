@@ -37,7 +37,7 @@ func Open(st *Store) *Sink { return &Sink{Store: st} }
 // rejected by index, the rest committed.
 func (s *Sink) Write(ctx context.Context, rows []sinks.Result) error {
 	if err := ctx.Err(); err != nil {
-		return errkind.New(errkind.Canceled, "canceled", err)
+		return errkind.New(errkind.Canceled, errkind.ReasonCanceled, err)
 	}
 	s.closedMu.Lock()
 	closed := s.closed

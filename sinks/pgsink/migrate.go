@@ -145,11 +145,11 @@ func (n names) render(m migration) (string, error) {
 func Migrate(ctx context.Context, db DB, schema, table string) (applied []string, err error) {
 	n, err := newNames(schema, table)
 	if err != nil {
-		return nil, errkind.New(errkind.Permanent, "bad_name", fmt.Errorf("pgsink: migrate: %w", err))
+		return nil, errkind.New(errkind.Permanent, ReasonBadName, fmt.Errorf("pgsink: migrate: %w", err))
 	}
 	ms, err := loadMigrations()
 	if err != nil {
-		return nil, errkind.New(errkind.Permanent, "bad_migration", fmt.Errorf("pgsink: migrate: %w", err))
+		return nil, errkind.New(errkind.Permanent, ReasonBadMigration, fmt.Errorf("pgsink: migrate: %w", err))
 	}
 	fail := func(what string, err error) ([]string, error) {
 		return nil, classify(ctx, fmt.Sprintf("migrate %s.%s: %s", schema, table, what), err)
@@ -193,14 +193,14 @@ func Migrate(ctx context.Context, db DB, schema, table string) (applied []string
 	for _, m := range ms {
 		if sum, ok := done[m.version]; ok {
 			if sum != m.checksum {
-				return nil, errkind.New(errkind.Permanent, "migration_changed",
+				return nil, errkind.New(errkind.Permanent, ReasonMigrationChanged,
 					fmt.Errorf("pgsink: migrate %s.%s: migration %s changed after it was applied", schema, table, m.id()))
 			}
 			continue
 		}
 		sql, err := n.render(m)
 		if err != nil {
-			return nil, errkind.New(errkind.Permanent, "bad_migration", fmt.Errorf("pgsink: migrate: %s: %w", m.id(), err))
+			return nil, errkind.New(errkind.Permanent, ReasonBadMigration, fmt.Errorf("pgsink: migrate: %s: %w", m.id(), err))
 		}
 		// No arguments: pgx sends it with the simple protocol, which runs
 		// several statements.

@@ -112,7 +112,7 @@ func TestMigrate(t *testing.T) {
 		table := newTable(t, srv, "m_changed")
 		exec(t, srv, "UPDATE "+qualified("m_changed", pgsink.MigrationsTable)+" SET checksum = 'edited' WHERE table_name = $1", table)
 		_, err := pgsink.MigrateDSN(testCtx(t), srv.DSN(), "m_changed", table)
-		if k, r := errkind.KindOf(err), errkind.ReasonOf(err); k != errkind.Permanent || r != "migration_changed" {
+		if k, r := errkind.KindOf(err), errkind.ReasonOf(err); k != errkind.Permanent || r != pgsink.ReasonMigrationChanged {
 			t.Errorf("migrate = %v (kind %v, reason %s), want permanent migration_changed", err, k, r)
 		}
 	})

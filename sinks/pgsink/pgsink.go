@@ -100,7 +100,7 @@ func Open(ctx context.Context, opts Options) (*Sink, error) {
 	opts = opts.WithDefaults()
 	n, err := newNames(opts.Schema, opts.Table)
 	if err != nil {
-		return nil, errkind.New(errkind.Permanent, "bad_name", fmt.Errorf("pgsink: %w", err))
+		return nil, errkind.New(errkind.Permanent, ReasonBadName, fmt.Errorf("pgsink: %w", err))
 	}
 	cfg, err := poolConfig(opts)
 	if err != nil {
@@ -119,11 +119,11 @@ var errBadDSN = errors.New("pgsink: invalid Postgres DSN: check its syntax and a
 
 func poolConfig(opts Options) (*pgxpool.Config, error) {
 	if strings.TrimSpace(opts.DSN) == "" {
-		return nil, errkind.New(errkind.Permanent, "no_dsn", errors.New("pgsink: no Postgres DSN"))
+		return nil, errkind.New(errkind.Permanent, ReasonNoDSN, errors.New("pgsink: no Postgres DSN"))
 	}
 	cfg, err := pgxpool.ParseConfig(opts.DSN)
 	if err != nil {
-		return nil, errkind.New(errkind.Permanent, "bad_dsn", errBadDSN)
+		return nil, errkind.New(errkind.Permanent, ReasonBadDSN, errBadDSN)
 	}
 	cfg.MaxConns = opts.MaxConns
 	if cfg.MinConns > cfg.MaxConns {
@@ -136,11 +136,11 @@ func poolConfig(opts Options) (*pgxpool.Config, error) {
 // parseConnConfig parses dsn for a single connection (Migrate, ReadAll).
 func parseConnConfig(dsn string) (*pgx.ConnConfig, error) {
 	if strings.TrimSpace(dsn) == "" {
-		return nil, errkind.New(errkind.Permanent, "no_dsn", errors.New("pgsink: no Postgres DSN"))
+		return nil, errkind.New(errkind.Permanent, ReasonNoDSN, errors.New("pgsink: no Postgres DSN"))
 	}
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
-		return nil, errkind.New(errkind.Permanent, "bad_dsn", errBadDSN)
+		return nil, errkind.New(errkind.Permanent, ReasonBadDSN, errBadDSN)
 	}
 	setConnDefaults(cfg, -1)
 	return cfg, nil
@@ -336,7 +336,7 @@ func (s *Sink) Check(ctx context.Context) error {
 		return classify(ctx, "check", err)
 	}
 	if len(pending) > 0 {
-		return errkind.New(errkind.Permanent, "not_migrated",
+		return errkind.New(errkind.Permanent, ReasonNotMigrated,
 			fmt.Errorf("pgsink: %s.%s lacks migrations %s: run `chorus migrate`", s.names.schema, s.names.table, strings.Join(pending, ", ")))
 	}
 	return nil
@@ -347,7 +347,7 @@ func (s *Sink) Check(ctx context.Context) error {
 func ReadAll(ctx context.Context, dsn, schema, table string) ([]sinks.Result, error) {
 	n, err := newNames(schema, table)
 	if err != nil {
-		return nil, errkind.New(errkind.Permanent, "bad_name", fmt.Errorf("pgsink: %w", err))
+		return nil, errkind.New(errkind.Permanent, ReasonBadName, fmt.Errorf("pgsink: %w", err))
 	}
 	cfg, err := parseConnConfig(dsn)
 	if err != nil {

@@ -168,7 +168,7 @@ func TestWrite(t *testing.T) {
 		defer unlock()
 		start := time.Now()
 		err := s.Write(testCtx(t), []sinks.Result{sinktest.Row(1)})
-		if k, r := errkind.KindOf(err), errkind.ReasonOf(err); k != errkind.Retryable || r != "statement_timeout" {
+		if k, r := errkind.KindOf(err), errkind.ReasonOf(err); k != errkind.Retryable || r != pgsink.ReasonStmtTimeout {
 			t.Errorf("write on a locked table = %v (kind %v, reason %s), want retryable statement_timeout", err, k, r)
 		}
 		if d := time.Since(start); d > 3*time.Second {
@@ -257,7 +257,7 @@ func TestWrite(t *testing.T) {
 	t.Run("unmigrated_table", func(t *testing.T) {
 		s := open(t, pgsink.Options{DSN: srv.DSN(), Schema: schema, Table: "never_migrated"})
 		err := s.Check(testCtx(t))
-		if k, r := errkind.KindOf(err), errkind.ReasonOf(err); k != errkind.Permanent || r != "not_migrated" {
+		if k, r := errkind.KindOf(err), errkind.ReasonOf(err); k != errkind.Permanent || r != pgsink.ReasonNotMigrated {
 			t.Errorf("check = %v (kind %v, reason %s), want permanent not_migrated", err, k, r)
 		}
 		if err := s.Write(testCtx(t), []sinks.Result{sinktest.Row(1)}); errkind.KindOf(err) != errkind.Permanent {

@@ -23,12 +23,12 @@ const ThroughputSchema = "chorus_bench"
 // server's disk (every Write waits for its commit to be flushed).
 func Throughput(ctx context.Context, dsn string, rows, batch int) (rowsPerSec float64, err error) {
 	if rows <= 0 || batch <= 0 {
-		return 0, errkind.Errorf(errkind.InvalidInput, "bad_argument", "pgsink: throughput: rows (%d) and batch (%d) must be positive", rows, batch)
+		return 0, errkind.Errorf(errkind.InvalidInput, ReasonBadArgument, "pgsink: throughput: rows (%d) and batch (%d) must be positive", rows, batch)
 	}
 	table := fmt.Sprintf("throughput_%d_%d", os.Getpid(), time.Now().UnixNano())
 	n, err := newNames(ThroughputSchema, table)
 	if err != nil {
-		return 0, errkind.New(errkind.Permanent, "bad_name", fmt.Errorf("pgsink: %w", err))
+		return 0, errkind.New(errkind.Permanent, ReasonBadName, fmt.Errorf("pgsink: %w", err))
 	}
 	if _, err := MigrateDSN(ctx, dsn, ThroughputSchema, table); err != nil {
 		return 0, err

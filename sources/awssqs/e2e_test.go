@@ -267,7 +267,7 @@ sink: {type: file, file: {path: %q}}
 			continue
 		}
 		a := d.Attributes
-		if a[sources.AttrErrorClass] != job.ReasonMalformedJSON || a[sources.AttrFailedAt] != "decode" ||
+		if a[sources.AttrErrorClass] != string(job.ReasonMalformedJSON) || a[sources.AttrFailedAt] != "decode" ||
 			a[sources.AttrSourceMessageID] == "" || a[sources.AttrError] == "" || a["run_id"] != "e2e" {
 			t.Errorf("dead letter %q: attributes %v", d.Body, a)
 		}

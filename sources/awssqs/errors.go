@@ -141,7 +141,7 @@ func wrap(op string, err error) error {
 		return fmt.Errorf("awssqs: %s: %w", op, err)
 	}
 	kind, reason := classify(err)
-	return errkind.New(kind, reason, fmt.Errorf("awssqs: %s: %w", op, err))
+	return errkind.New(kind, errkind.Reason(reason), fmt.Errorf("awssqs: %s: %w", op, err))
 }
 
 // classify maps an SDK error to a kind and reason: the code table first,

@@ -29,7 +29,7 @@ func TestClassify(t *testing.T) {
 		name   string
 		err    error
 		kind   errkind.Kind
-		reason string
+		reason errkind.Reason
 	}{
 		{"throttling", api("ThrottlingException", smithy.FaultClient), errkind.Retryable, ReasonThrottled},
 		{"request throttled", &types.RequestThrottled{Message: aws.String("slow down")}, errkind.Retryable, ReasonThrottled},

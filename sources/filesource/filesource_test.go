@@ -251,7 +251,7 @@ func TestLineTooLong(t *testing.T) {
 func TestCheckpointMismatch(t *testing.T) {
 	tests := []struct {
 		name, checkpoint string
-		reason           string
+		reason           errkind.Reason
 	}{
 		{"offset_past_end", `{"version":1,"line":9,"offset":900}`, "checkpoint_mismatch"},
 		{"offset_mid_line", `{"version":1,"line":1,"offset":2}`, "checkpoint_mismatch"},

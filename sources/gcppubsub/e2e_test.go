@@ -279,7 +279,7 @@ func TestEndToEnd(t *testing.T) {
 				continue
 			}
 			a := d.Attributes
-			if a[sources.AttrErrorClass] != job.ReasonMalformedJSON || a[sources.AttrFailedAt] != "decode" ||
+			if a[sources.AttrErrorClass] != string(job.ReasonMalformedJSON) || a[sources.AttrFailedAt] != "decode" ||
 				a[sources.AttrSourceMessageID] == "" || a[sources.AttrError] == "" || a["tenant"] == "" || a["run_id"] != "e2e" ||
 				a[sources.AttrDeliveryAttempt] == "" {
 				t.Errorf("dead letter %q: attributes %v", d.Data, a)

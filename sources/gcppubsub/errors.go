@@ -64,7 +64,7 @@ func classify(op string, err error) error {
 	}
 	if st, ok := status.FromError(err); ok {
 		if ck, ok := grpcKinds[st.Code()]; ok {
-			return errkind.New(ck.kind, ck.reason, wrapped)
+			return errkind.New(ck.kind, errkind.Reason(ck.reason), wrapped)
 		}
 	}
 	return errkind.New(errkind.Unknown, "pubsub_error", wrapped)

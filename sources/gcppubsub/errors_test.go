@@ -19,7 +19,7 @@ func TestClassify(t *testing.T) {
 		name   string
 		err    error
 		kind   errkind.Kind
-		reason string
+		reason errkind.Reason
 	}{
 		{"unavailable", status.Error(codes.Unavailable, "down"), errkind.Retryable, "unavailable"},
 		{"deadline_exceeded", status.Error(codes.DeadlineExceeded, "slow"), errkind.Retryable, "deadline_exceeded"},

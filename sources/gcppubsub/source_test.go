@@ -353,7 +353,7 @@ func TestErrors(t *testing.T) {
 		opts     gcppubsub.Options
 		call     func(context.Context, *gcppubsub.Source) error
 		wantKind errkind.Kind
-		reason   string
+		reason   errkind.Reason
 	}{
 		{
 			name: "missing_subscription",

@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"sync/atomic"
 	"time"
+
+	"github.com/chorusml/chorus/worker/errkind"
 )
 
 // Result is an endpoint's answer to one batch.
@@ -61,22 +63,22 @@ type Info struct {
 // Reasons adapters report. They are stable: metric labels and dead-letter
 // attributes.
 const (
-	ReasonBatchTooLarge  = "batch_too_large"
-	ReasonBadRequest     = "bad_request"
-	ReasonInvalidInput   = "invalid_input" // a bad request narrowed to one text
-	ReasonBadResponse    = "bad_response"
-	ReasonIncompatible   = "incompatible" // tensor names, datatypes, shapes, label set
-	ReasonUnauthorized   = "unauthorized"
-	ReasonNotFound       = "not_found"
-	ReasonNotImplemented = "not_implemented"
-	ReasonRedirect       = "redirect"
-	ReasonBadSpec        = "bad_spec"
-	ReasonRateLimited    = "rate_limited"
-	ReasonServerError    = "server_error"
-	ReasonTimeout        = "timeout"
-	ReasonConnection     = "connection"
-	ReasonCanceled       = "canceled"
-	ReasonInferenceFail  = "inference_failed"
+	ReasonBatchTooLarge  errkind.Reason = "batch_too_large"
+	ReasonBadRequest     errkind.Reason = "bad_request"
+	ReasonInvalidInput   errkind.Reason = "invalid_input" // a bad request narrowed to one text
+	ReasonBadResponse    errkind.Reason = "bad_response"
+	ReasonIncompatible   errkind.Reason = "incompatible" // tensor names, datatypes, shapes, label set
+	ReasonUnauthorized   errkind.Reason = "unauthorized"
+	ReasonNotFound       errkind.Reason = "not_found"
+	ReasonNotImplemented errkind.Reason = "not_implemented"
+	ReasonRedirect       errkind.Reason = "redirect"
+	ReasonBadSpec        errkind.Reason = "bad_spec"
+	ReasonRateLimited    errkind.Reason = "rate_limited"
+	ReasonServerError    errkind.Reason = "server_error"
+	ReasonTimeout                       = errkind.ReasonTimeout
+	ReasonConnection     errkind.Reason = "connection"
+	ReasonCanceled                      = errkind.ReasonCanceled
+	ReasonInferenceFail  errkind.Reason = "inference_failed"
 )
 
 // LimitError says how large a batch the server takes. It is wrapped inside

@@ -79,12 +79,12 @@ const (
 
 // Reasons of the errors New and Combine return.
 const (
-	ReasonInvalidPipeline = "invalid_pipeline" // New: the pipeline config is unusable
-	ReasonQuorumNotMet    = "quorum_not_met"   // Retryable
-	ReasonUnknownModel    = "unknown_model"    // Permanent: caller bug
-	ReasonDuplicateModel  = "duplicate_model"  // Permanent: caller bug
-	ReasonNoModels        = "no_models_routed" // Permanent: caller bug
-	ReasonLabelsMissing   = "sentiment_labels_missing"
+	ReasonInvalidPipeline errkind.Reason = "invalid_pipeline" // New: the pipeline config is unusable
+	ReasonQuorumNotMet    errkind.Reason = "quorum_not_met"   // Retryable
+	ReasonUnknownModel    errkind.Reason = "unknown_model"    // Permanent: caller bug
+	ReasonDuplicateModel  errkind.Reason = "duplicate_model"  // Permanent: caller bug
+	ReasonNoModels        errkind.Reason = "no_models_routed" // Permanent: caller bug
+	ReasonLabelsMissing   errkind.Reason = "sentiment_labels_missing"
 )
 
 // Output is one model's answer for one job; Scores[i] is the probability of

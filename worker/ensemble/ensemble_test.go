@@ -66,7 +66,7 @@ func TestCombine(t *testing.T) {
 		score     float64
 		tags      []sinks.Tag
 		partial   bool
-		reason    string // error reason, when an error is expected
+		reason    errkind.Reason // error reason, when an error is expected
 		kind      errkind.Kind
 		errDetail string
 	}{

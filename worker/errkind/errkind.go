@@ -55,11 +55,28 @@ func (k Kind) String() string {
 	}
 }
 
-// Error carries a Kind and a machine-readable Reason (snake_case, stable,
-// used as a metric label and a dead-letter attribute).
+// Reason is a machine-readable cause: snake_case and stable, because it is
+// a metric label and a dead-letter attribute. Each package names the
+// reasons it produces as constants, so that a caller matching one matches
+// the producer's constant rather than a copy of its spelling.
+type Reason string
+
+// The reasons errkind itself reports, for errors that carry none.
+const (
+	// ReasonCanceled: the caller gave up (context canceled or shutdown).
+	ReasonCanceled Reason = "canceled"
+	// ReasonTimeout: a deadline passed or a network operation timed out.
+	ReasonTimeout Reason = "timeout"
+	// ReasonError: nothing more is known. A retryable error with no
+	// reason of its own gets this too, unless it is a timeout: retryable
+	// is not the same as timed out.
+	ReasonError Reason = "error"
+)
+
+// Error carries a Kind and a Reason.
 type Error struct {
 	Kind   Kind
-	Reason string
+	Reason Reason
 	// RetryAfter, when > 0, is how long the remote side asked us to wait
 	// (HTTP 429/503 Retry-After).
 	RetryAfter time.Duration
@@ -68,23 +85,23 @@ type Error struct {
 
 func (e *Error) Error() string {
 	if e.Err == nil {
-		return e.Reason
+		return string(e.Reason)
 	}
 	if e.Reason == "" {
 		return e.Err.Error()
 	}
-	return e.Reason + ": " + e.Err.Error()
+	return string(e.Reason) + ": " + e.Err.Error()
 }
 
 func (e *Error) Unwrap() error { return e.Err }
 
 // New wraps err with a kind and reason.
-func New(kind Kind, reason string, err error) error {
+func New(kind Kind, reason Reason, err error) error {
 	return &Error{Kind: kind, Reason: reason, Err: err}
 }
 
 // Errorf is New with a formatted message.
-func Errorf(kind Kind, reason, format string, args ...any) error {
+func Errorf(kind Kind, reason Reason, format string, args ...any) error {
 	return &Error{Kind: kind, Reason: reason, Err: fmt.Errorf(format, args...)}
 }
 
@@ -111,19 +128,37 @@ func KindOf(err error) Kind {
 	return Unknown
 }
 
-// ReasonOf returns the outermost machine-readable reason, or "error".
-func ReasonOf(err error) string {
+// ReasonOf returns the reason of the outermost *Error in err's chain. When
+// that has none (or there is no *Error), the reason follows from the kind
+// and the cause: ReasonCanceled for Canceled, ReasonTimeout for a Retryable
+// error that is a deadline or a net.Error timeout, and ReasonError for
+// everything else, nil included.
+func ReasonOf(err error) Reason {
 	var e *Error
 	if errors.As(err, &e) && e.Reason != "" {
 		return e.Reason
 	}
 	switch KindOf(err) {
 	case Canceled:
-		return "canceled"
+		return ReasonCanceled
 	case Retryable:
-		return "timeout"
+		if timedOut(err) {
+			return ReasonTimeout
+		}
 	}
-	return "error"
+	return ReasonError
+}
+
+// HasReason reports whether ReasonOf(err) is reason.
+func HasReason(err error, reason Reason) bool { return ReasonOf(err) == reason }
+
+// timedOut reports whether err is a deadline or a network timeout.
+func timedOut(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // RetryAfterOf returns the wait the remote side asked for, if any.
@@ -136,8 +171,12 @@ func RetryAfterOf(err error) (time.Duration, bool) {
 }
 
 // IsRetryable reports whether retrying err may help. Unknown counts as
-// retryable; the retry budget bounds the cost.
+// retryable; the retry budget bounds the cost. A nil error is not: there is
+// nothing to retry.
 func IsRetryable(err error) bool {
+	if err == nil {
+		return false
+	}
 	k := KindOf(err)
 	return k == Retryable || k == Unknown
 }

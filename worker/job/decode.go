@@ -17,18 +17,18 @@ import (
 // attributes). All of them are errkind.InvalidInput.
 const (
 	// Message level: the whole body is dead-lettered.
-	ReasonMessageTooLarge = "message_too_large"
-	ReasonMalformedJSON   = "malformed_json"
-	ReasonEmptyMessage    = "empty_message"
-	ReasonTooManyJobs     = "too_many_jobs"
+	ReasonMessageTooLarge errkind.Reason = "message_too_large"
+	ReasonMalformedJSON   errkind.Reason = "malformed_json"
+	ReasonEmptyMessage    errkind.Reason = "empty_message"
+	ReasonTooManyJobs     errkind.Reason = "too_many_jobs"
 	// Job level: only that job is dead-lettered.
-	ReasonMissingField   = "missing_field"
-	ReasonInvalidField   = "invalid_field"
-	ReasonEmptyText      = "empty_text"
-	ReasonTextTooLong    = "text_too_long"
-	ReasonInvalidUTF8    = "invalid_utf8"
-	ReasonTenantMismatch = "tenant_mismatch"
-	ReasonFieldTooLong   = "field_too_long"
+	ReasonMissingField   errkind.Reason = "missing_field"
+	ReasonInvalidField   errkind.Reason = "invalid_field"
+	ReasonEmptyText      errkind.Reason = "empty_text"
+	ReasonTextTooLong    errkind.Reason = "text_too_long"
+	ReasonInvalidUTF8    errkind.Reason = "invalid_utf8"
+	ReasonTenantMismatch errkind.Reason = "tenant_mismatch"
+	ReasonFieldTooLong   errkind.Reason = "field_too_long"
 )
 
 // Limits bound what Decode accepts. A zero field means no limit, so that a
@@ -67,8 +67,8 @@ type InputError struct {
 	// Index is the job's position in the message (0-based), or -1 for a
 	// problem with the message as a whole.
 	Index  int
-	Field  string // JSON field name; empty when the problem is not one field
-	Reason string // one of the Reason constants
+	Field  string         // JSON field name; empty when the problem is not one field
+	Reason errkind.Reason // one of the Reason constants
 	Detail string
 }
 
@@ -90,7 +90,7 @@ func (e *InputError) Error() string {
 	return b.String()
 }
 
-func inputErr(index int, field, reason, detail string) error {
+func inputErr(index int, field string, reason errkind.Reason, detail string) error {
 	return errkind.New(errkind.InvalidInput, reason,
 		&InputError{Index: index, Field: field, Reason: reason, Detail: detail})
 }
@@ -428,7 +428,7 @@ func (d *decoder) job(i int, e *Entry) error {
 // setErr records a problem with the current job. The first one wins: the
 // rest of the object is still parsed, because a syntax error anywhere in the
 // body condemns the whole message.
-func (d *decoder) setErr(field, reason, detail string) {
+func (d *decoder) setErr(field string, reason errkind.Reason, detail string) {
 	if d.cur.Err == nil {
 		d.cur.Err = inputErr(d.idx, field, reason, detail)
 	}

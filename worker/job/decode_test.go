@@ -88,7 +88,7 @@ func job(field, val string) string {
 func TestDecodeMessageErrors(t *testing.T) {
 	tests := []struct {
 		name, body string
-		reason     string
+		reason     errkind.Reason
 	}{
 		{"empty body", "", ReasonEmptyMessage},
 		{"only whitespace", " \n\t", ReasonEmptyMessage},
@@ -128,7 +128,7 @@ func TestDecodeMessageErrors(t *testing.T) {
 	}
 }
 
-func checkMessageErr(t *testing.T, entries []Entry, err error, body, reason string) {
+func checkMessageErr(t *testing.T, entries []Entry, err error, body string, reason errkind.Reason) {
 	t.Helper()
 	if err == nil {
 		t.Fatalf("no error; entries = %+v", entries)
@@ -158,7 +158,7 @@ func TestDecodeJobErrors(t *testing.T) {
 		body   string
 		attrs  map[string]string
 		field  string
-		reason string
+		reason errkind.Reason
 		detail string // substring of the message, when set
 	}{
 		{"no response_id", job("response_id", ""), nil, "response_id", ReasonMissingField, "is absent"},
@@ -315,7 +315,7 @@ func TestDecodeArrayKeepsGoodJobs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantErr := []string{"", ReasonEmptyText, ReasonInvalidField, ""}
+	wantErr := []errkind.Reason{"", ReasonEmptyText, ReasonInvalidField, ""}
 	if len(entries) != len(wantErr) {
 		t.Fatalf("%d entries, want %d", len(entries), len(wantErr))
 	}
@@ -332,7 +332,7 @@ func TestDecodeArrayKeepsGoodJobs(t *testing.T) {
 	}
 }
 
-func reasonOrEmpty(err error) string {
+func reasonOrEmpty(err error) errkind.Reason {
 	if err == nil {
 		return ""
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chorusml/chorus/worker/endpoint"
 	"github.com/chorusml/chorus/worker/errkind"
 )
 
@@ -139,7 +140,7 @@ func TestBreaker(t *testing.T) {
 }
 
 func TestRetryAfterIsCapped(t *testing.T) {
-	day := &errkind.Error{Kind: errkind.Retryable, Reason: "rate_limited", RetryAfter: 24 * time.Hour, Err: errors.New("429")}
+	day := &errkind.Error{Kind: errkind.Retryable, Reason: endpoint.ReasonRateLimited, RetryAfter: 24 * time.Hour, Err: errors.New("429")}
 	tests := []struct {
 		name      string
 		policy    Policy
@@ -183,13 +184,13 @@ func TestBreakerOpensAtOnceWhenMisconfigured(t *testing.T) {
 	now := time.Unix(0, 0)
 	b := NewBreaker(5, time.Second)
 	b.now = func() time.Time { return now }
-	mis := errkind.New(errkind.Misconfigured, "not_found", errors.New("HTTP 404"))
+	mis := errkind.New(errkind.Misconfigured, endpoint.ReasonNotFound, errors.New("HTTP 404"))
 	b.Record(mis)
 	if !b.Open() || b.Cause() == nil {
 		t.Fatal("one misconfiguration must open the breaker and name itself")
 	}
 	err := b.Allow()
-	if errkind.KindOf(err) != errkind.Misconfigured || errkind.ReasonOf(err) != "not_found" {
+	if errkind.KindOf(err) != errkind.Misconfigured || errkind.ReasonOf(err) != endpoint.ReasonNotFound {
 		t.Errorf("Allow() = %v (%v %q), want the misconfiguration", err, errkind.KindOf(err), errkind.ReasonOf(err))
 	}
 	now = now.Add(time.Second)

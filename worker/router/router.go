@@ -96,6 +96,12 @@ func serves(m config.Model, tenant string) bool {
 	return len(m.Tenants) == 0 || slices.Contains(m.Tenants, tenant)
 }
 
+// Reasons of the errors Route returns.
+const (
+	ReasonUnknownTenant   errkind.Reason = "unknown_tenant"
+	ReasonUnknownPipeline errkind.Reason = "unknown_pipeline"
+)
+
 // Route returns the route for a job of tenant; pipeline, when not empty,
 // forces a pipeline (the message's "pipeline" attribute). Errors are
 // InvalidInput with reason unknown_tenant or unknown_pipeline.
@@ -104,12 +110,12 @@ func (r *Router) Route(tenant, pipeline string) (*Route, error) {
 	if !ok {
 		byPipe, ok = r.routes[Wildcard]
 		if !ok {
-			return nil, errkind.Errorf(errkind.InvalidInput, "unknown_tenant", "tenant %q is not configured", tenant)
+			return nil, errkind.Errorf(errkind.InvalidInput, ReasonUnknownTenant, "tenant %q is not configured", tenant)
 		}
 	}
 	route, ok := byPipe[pipeline]
 	if !ok || len(route.Models) == 0 {
-		return nil, errkind.Errorf(errkind.InvalidInput, "unknown_pipeline", "pipeline %q is not configured for tenant %q", pipeline, tenant)
+		return nil, errkind.Errorf(errkind.InvalidInput, ReasonUnknownPipeline, "pipeline %q is not configured for tenant %q", pipeline, tenant)
 	}
 	return route, nil
 }

@@ -38,14 +38,14 @@ func TestRoute(t *testing.T) {
 		pipeline   string
 		wantPipe   string
 		wantModels []int
-		wantReason string
+		wantReason errkind.Reason
 	}{
 		{"custom model for its tenant", false, "acme", "", "default", []int{0, 1, 2}, ""},
 		{"tenant default pipeline", false, "globex", "", "sentiment-only", []int{0}, ""},
 		{"forced pipeline", false, "acme", "sentiment-only", "sentiment-only", []int{0}, ""},
 		{"forced pipeline without custom model for tenant", false, "globex", "default", "default", []int{0, 1}, ""},
-		{"unknown tenant", false, "umbrella", "", "", nil, "unknown_tenant"},
-		{"unknown pipeline", false, "acme", "nope", "", nil, "unknown_pipeline"},
+		{"unknown tenant", false, "umbrella", "", "", nil, ReasonUnknownTenant},
+		{"unknown pipeline", false, "acme", "nope", "", nil, ReasonUnknownPipeline},
 		{"wildcard gets shared models only", true, "umbrella", "", "default", []int{0, 1}, ""},
 		{"wildcard tenant named by a custom model", true, "hooli", "", "default", []int{0, 1, 3}, ""},
 	}

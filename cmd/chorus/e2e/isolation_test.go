@@ -170,7 +170,7 @@ sink:
 		if string(d.Data) != wantBody {
 			t.Errorf("dead letter body %.200q, want %.200q", d.Data, wantBody)
 		}
-		if a[sources.AttrErrorClass] != job.ReasonFieldTooLong || a[sources.AttrFailedAt] != "decode" ||
+		if a[sources.AttrErrorClass] != string(job.ReasonFieldTooLong) || a[sources.AttrFailedAt] != "decode" ||
 			a[sources.AttrDeliveryAttempt] != "1" || a[sources.AttrSourceMessageID] != wantID || a[sources.AttrError] == "" {
 			t.Errorf("dead letter of message %s: attributes %v, want reason %s at decode on delivery attempt 1",
 				wantID, abbreviated(a), job.ReasonFieldTooLong)
@@ -306,7 +306,7 @@ log: {format: json, level: info}
 	if limit := drain + 2*closeSlack; took > limit {
 		t.Errorf("exited %v after SIGTERM, want within drain_timeout %v + %v", took, drain, 2*closeSlack)
 	}
-	if log := w.output(); !strings.Contains(log, `"clean":false`) || strings.Contains(log, ensemble.ReasonQuorumNotMet) {
+	if log := w.output(); !strings.Contains(log, `"clean":false`) || strings.Contains(log, string(ensemble.ReasonQuorumNotMet)) {
 		t.Errorf("want a drain cut off at drain_timeout (clean false) and no quorum_not_met; output:\n%s", tailOf(log))
 	}
 	// Released, not left to the visibility timeout (30s, extended while

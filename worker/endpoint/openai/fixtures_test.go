@@ -32,7 +32,7 @@ type fixtureCase struct {
 	texts    int
 	opts     openai.Options
 	kind     errkind.Kind
-	reason   string
+	reason   errkind.Reason
 	msg      string
 	wait     time.Duration
 	limit    int

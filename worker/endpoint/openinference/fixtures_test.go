@@ -103,7 +103,7 @@ var (
 	four       = []string{"l0", "l1", "l2", "l3"}
 )
 
-func want(k errkind.Kind, reason string) *adaptertest.Want {
+func want(k errkind.Kind, reason errkind.Reason) *adaptertest.Want {
 	return &adaptertest.Want{Kind: k, Reason: reason}
 }
 

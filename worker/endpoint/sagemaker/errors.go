@@ -202,7 +202,7 @@ func message(msg string) string {
 
 // retryable is a retryable error with the Retry-After a response asked
 // for, if any.
-func retryable(reason string, h http.Header, err error) error {
+func retryable(reason errkind.Reason, h http.Header, err error) error {
 	return &errkind.Error{Kind: errkind.Retryable, Reason: reason, RetryAfter: httpx.RetryAfter(h.Get("Retry-After"), time.Now()), Err: err}
 }
 

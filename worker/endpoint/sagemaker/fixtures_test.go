@@ -46,7 +46,7 @@ type fixtureCase struct {
 	texts  int
 	want   [][]float64
 	kind   errkind.Kind
-	reason string
+	reason errkind.Reason
 	msg    string // the error must say this
 }
 

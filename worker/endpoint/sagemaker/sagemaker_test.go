@@ -461,7 +461,7 @@ func TestBadResponses(t *testing.T) {
 		opts   sagemaker.Options
 		body   string
 		kind   errkind.Kind
-		reason string
+		reason errkind.Reason
 	}{
 		{"label score not a list", sagemaker.Options{}, `{"label":"positive","score":0.7}`, errkind.Retryable, endpoint.ReasonBadResponse},
 		{"label twice", sagemaker.Options{}, `[{"label":"positive","score":0.7},[{"label":"neutral","score":0.5},{"label":"neutral","score":0.5}]]`, errkind.Retryable, endpoint.ReasonBadResponse},

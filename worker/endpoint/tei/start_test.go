@@ -69,7 +69,7 @@ func TestSkipInfo(t *testing.T) {
 }
 
 // checkKind fails t unless err is of kind (nil: no error).
-func checkKind(t *testing.T, err error, kind errkind.Kind, reason string) {
+func checkKind(t *testing.T, err error, kind errkind.Kind, reason errkind.Reason) {
 	t.Helper()
 	if kind == errkind.Unknown {
 		if err != nil {

@@ -120,7 +120,7 @@ func TestBadResponses(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, err = c.Predict(adaptertest.Context(t), []string{"a", "b"})
-			adaptertest.Check(t, err, adaptertest.Want{Kind: errkind.Retryable, Reason: "bad_response"})
+			adaptertest.Check(t, err, adaptertest.Want{Kind: errkind.Retryable, Reason: endpoint.ReasonBadResponse})
 		})
 	}
 }

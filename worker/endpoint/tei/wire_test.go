@@ -82,7 +82,7 @@ type fixtureCase struct {
 	strict bool
 	start  bool // the fixture is /info: run Start; else Predict
 	kind   errkind.Kind
-	reason string
+	reason errkind.Reason
 	msg    string // the error must say this
 	limit  int    // the batch limit the error must carry
 	info   endpoint.Info
@@ -221,7 +221,7 @@ func TestStartWithoutInfo(t *testing.T) {
 		name   string
 		info   adaptertest.Reply
 		kind   errkind.Kind
-		reason string
+		reason errkind.Reason
 	}{
 		{"404 from a proxy", adaptertest.Reply{Status: 404, Body: "404 page not found"}, errkind.Unknown, ""},
 		{"403 on /info only", adaptertest.Reply{Status: 403}, errkind.Unknown, ""},

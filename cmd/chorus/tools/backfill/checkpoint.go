@@ -71,7 +71,7 @@ var runIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 // ValidRunID checks that a run id is safe as a file name and attribute.
 func ValidRunID(id string) error {
 	if !runIDPattern.MatchString(id) {
-		return errkind.Errorf(errkind.Permanent, "bad_run_id", "backfill: run id %q: use 1 to 128 letters, digits, '.', '_' or '-'", id)
+		return errkind.Errorf(errkind.Permanent, ReasonBadRunID, "backfill: run id %q: use 1 to 128 letters, digits, '.', '_' or '-'", id)
 	}
 	return nil
 }
@@ -92,17 +92,17 @@ func LoadCheckpoint(dir, runID string) (*Checkpoint, error) {
 	path := CheckpointPath(dir, runID)
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, errkind.New(errkind.Permanent, "no_checkpoint", fmt.Errorf("backfill: %s: %w", path, ErrNoCheckpoint))
+		return nil, errkind.New(errkind.Permanent, ReasonNoCheckpoint, fmt.Errorf("backfill: %s: %w", path, ErrNoCheckpoint))
 	}
 	if err != nil {
-		return nil, errkind.New(errkind.Permanent, "checkpoint", fmt.Errorf("backfill: %w", err))
+		return nil, errkind.New(errkind.Permanent, ReasonCheckpoint, fmt.Errorf("backfill: %w", err))
 	}
 	var cp Checkpoint
 	if err := json.Unmarshal(b, &cp); err != nil {
-		return nil, errkind.New(errkind.Permanent, "checkpoint", fmt.Errorf("backfill: checkpoint %s: %w", path, err))
+		return nil, errkind.New(errkind.Permanent, ReasonCheckpoint, fmt.Errorf("backfill: checkpoint %s: %w", path, err))
 	}
 	if cp.Version != checkpointVersion || cp.RunID != runID {
-		return nil, errkind.Errorf(errkind.Permanent, "checkpoint", "backfill: checkpoint %s: version %d, run id %q: not a checkpoint of run %q", path, cp.Version, cp.RunID, runID)
+		return nil, errkind.Errorf(errkind.Permanent, ReasonCheckpoint, "backfill: checkpoint %s: version %d, run id %q: not a checkpoint of run %q", path, cp.Version, cp.RunID, runID)
 	}
 	return &cp, nil
 }
@@ -110,7 +110,7 @@ func LoadCheckpoint(dir, runID string) (*Checkpoint, error) {
 // Save writes the checkpoint atomically.
 func (cp *Checkpoint) Save(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return errkind.New(errkind.Permanent, "checkpoint", fmt.Errorf("backfill: checkpoint dir: %w", err))
+		return errkind.New(errkind.Permanent, ReasonCheckpoint, fmt.Errorf("backfill: checkpoint dir: %w", err))
 	}
 	cp.Version = checkpointVersion
 	err := atomicfile.Write(CheckpointPath(dir, cp.RunID), 0o644, func(w io.Writer) error {
@@ -119,7 +119,7 @@ func (cp *Checkpoint) Save(dir string) error {
 		return enc.Encode(cp)
 	})
 	if err != nil {
-		return errkind.New(errkind.Retryable, "checkpoint", fmt.Errorf("backfill: writing checkpoint: %w", err))
+		return errkind.New(errkind.Retryable, ReasonCheckpoint, fmt.Errorf("backfill: writing checkpoint: %w", err))
 	}
 	return nil
 }
@@ -128,7 +128,7 @@ func (cp *Checkpoint) Save(dir string) error {
 // checkpoint's.
 func (cp *Checkpoint) CheckResume(id Identity) error {
 	if d := cp.Identity.Mismatch(id); d != "" {
-		return errkind.Errorf(errkind.Permanent, "input_changed",
+		return errkind.Errorf(errkind.Permanent, ReasonInputChanged,
 			"backfill: cannot resume run %s: its input or filters differ from the checkpoint's (checkpoint %s); start a new run instead", cp.RunID, d)
 	}
 	return nil

@@ -34,7 +34,7 @@ type JSONLReader struct {
 func OpenJSONL(path string) (*JSONLReader, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, errkind.New(errkind.Permanent, "bad_input", fmt.Errorf("backfill: %w", err))
+		return nil, errkind.New(errkind.Permanent, ReasonBadInput, fmt.Errorf("backfill: %w", err))
 	}
 	h := sha256.New()
 	var n int64
@@ -49,12 +49,12 @@ func OpenJSONL(path string) (*JSONLReader, error) {
 		}
 		if err != nil {
 			f.Close()
-			return nil, errkind.New(errkind.Permanent, "bad_input", fmt.Errorf("backfill: reading %s: %w", path, err))
+			return nil, errkind.New(errkind.Permanent, ReasonBadInput, fmt.Errorf("backfill: reading %s: %w", path, err))
 		}
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		f.Close()
-		return nil, errkind.New(errkind.Permanent, "bad_input", fmt.Errorf("backfill: %w", err))
+		return nil, errkind.New(errkind.Permanent, ReasonBadInput, fmt.Errorf("backfill: %w", err))
 	}
 	return &JSONLReader{f: f, r: bufio.NewReaderSize(f, 1<<20), total: n, hash: hex.EncodeToString(h.Sum(nil))}, nil
 }
@@ -90,7 +90,7 @@ func (r *JSONLReader) Read(ctx context.Context) (job.Job, error) {
 		}
 		line, err := readLine(r.r)
 		if err != nil && !errors.Is(err, io.EOF) {
-			return job.Job{}, errkind.New(errkind.Permanent, "bad_input", fmt.Errorf("backfill: line %d: %w", r.line+1, err))
+			return job.Job{}, errkind.New(errkind.Permanent, ReasonBadInput, fmt.Errorf("backfill: line %d: %w", r.line+1, err))
 		}
 		r.line++
 		if len(bytes.TrimSpace(line)) == 0 {
@@ -101,10 +101,10 @@ func (r *JSONLReader) Read(ctx context.Context) (job.Job, error) {
 		}
 		var j job.Job
 		if jerr := json.Unmarshal(line, &j); jerr != nil {
-			return job.Job{}, errkind.New(errkind.InvalidInput, "bad_job", fmt.Errorf("backfill: line %d: %w", r.line, jerr))
+			return job.Job{}, errkind.New(errkind.InvalidInput, ReasonBadJob, fmt.Errorf("backfill: line %d: %w", r.line, jerr))
 		}
 		if verr := validate(j); verr != nil {
-			return job.Job{}, errkind.New(errkind.InvalidInput, "bad_job", fmt.Errorf("backfill: line %d: %w", r.line, verr))
+			return job.Job{}, errkind.New(errkind.InvalidInput, ReasonBadJob, fmt.Errorf("backfill: line %d: %w", r.line, verr))
 		}
 		return j, nil
 	}

@@ -25,17 +25,17 @@ type Packer struct {
 // queue's message limit less what attributes take.
 func NewPacker(maxJobs, maxBytes int) (*Packer, error) {
 	if maxJobs < 1 || maxJobs > WorkerMaxJobsPerMessage {
-		return nil, errkind.Errorf(errkind.Permanent, "bad_config", "backfill: jobs per message %d, want 1 to %d (the worker's limits.max_jobs_per_message default)", maxJobs, WorkerMaxJobsPerMessage)
+		return nil, errkind.Errorf(errkind.Permanent, ReasonBadConfig, "backfill: jobs per message %d, want 1 to %d (the worker's limits.max_jobs_per_message default)", maxJobs, WorkerMaxJobsPerMessage)
 	}
 	if maxBytes < 64 {
-		return nil, errkind.Errorf(errkind.Permanent, "bad_config", "backfill: message size limit %d bytes is too small", maxBytes)
+		return nil, errkind.Errorf(errkind.Permanent, ReasonBadConfig, "backfill: message size limit %d bytes is too small", maxBytes)
 	}
 	return &Packer{maxJobs: maxJobs, maxBytes: maxBytes}, nil
 }
 
 // ErrTooLarge is returned (wrapped) by Add for a job that cannot fit in any
 // message.
-var ErrTooLarge = errkind.New(errkind.InvalidInput, "job_too_large", fmt.Errorf("job larger than the message size limit"))
+var ErrTooLarge = errkind.New(errkind.InvalidInput, ReasonJobTooLarge, fmt.Errorf("job larger than the message size limit"))
 
 // Fits reports whether a job of n encoded bytes fits in an empty message.
 func (p *Packer) Fits(n int) bool { return n+2 <= p.maxBytes }

@@ -112,7 +112,7 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 		return Summary{}, err
 	}
 	if !o.DryRun && o.Publisher == nil {
-		return Summary{}, errkind.Errorf(errkind.Permanent, "bad_config", "backfill: no publisher")
+		return Summary{}, errkind.Errorf(errkind.Permanent, ReasonBadConfig, "backfill: no publisher")
 	}
 	attrs := map[string]string{job.AttrRunID: o.RunID}
 	if o.Pipeline != "" {
@@ -216,11 +216,11 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	switch {
 	case readErr != nil && ctx.Err() != nil:
 		sum.Interrupted = true
-		return sum, errors.Join(errkind.New(errkind.Canceled, "interrupted", fmt.Errorf("backfill: interrupted: %w", context.Canceled)), cpErr)
+		return sum, errors.Join(errkind.New(errkind.Canceled, ReasonInterrupted, fmt.Errorf("backfill: interrupted: %w", context.Canceled)), cpErr)
 	case readErr != nil:
 		return sum, errors.Join(readErr, cpErr)
 	case st.failed.Load() > 0:
-		return sum, errors.Join(errkind.Errorf(errkind.Permanent, "failed", "backfill: %d jobs failed", st.failed.Load()), cpErr)
+		return sum, errors.Join(errkind.Errorf(errkind.Permanent, ReasonFailed, "backfill: %d jobs failed", st.failed.Load()), cpErr)
 	}
 	return sum, cpErr
 }
@@ -331,7 +331,7 @@ func produce(ctx context.Context, o Options, p *Packer, skip int64, work chan<- 
 			}
 			enc, err := json.Marshal(&it.job)
 			if err != nil {
-				return errkind.New(errkind.InvalidInput, "bad_job", fmt.Errorf("backfill: encoding job: %w", err))
+				return errkind.New(errkind.InvalidInput, ReasonBadJob, fmt.Errorf("backfill: encoding job: %w", err))
 			}
 			if !p.Fits(len(enc)) {
 				counts.Failed++

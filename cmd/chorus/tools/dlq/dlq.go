@@ -284,5 +284,5 @@ func fullName(project, kind, id string) string {
 }
 
 func badConfig(format string, args ...any) error {
-	return errkind.Errorf(errkind.Permanent, "bad_config", "dlq: "+format, args...)
+	return errkind.Errorf(errkind.Permanent, ReasonBadConfig, "dlq: "+format, args...)
 }

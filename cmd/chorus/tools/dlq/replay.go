@@ -225,7 +225,7 @@ func Replay(ctx context.Context, r Reader, pub sources.Publisher, o ReplayOption
 		return sum, errors.Join(errs...)
 	}
 	if sum.Failed > 0 {
-		return sum, errkind.Errorf(errkind.Unknown, "replay_failed", "dlq: replay: %d of %d selected dead letters were not republished", sum.Failed, sum.Selected)
+		return sum, errkind.Errorf(errkind.Unknown, ReasonReplayFailed, "dlq: replay: %d of %d selected dead letters were not republished", sum.Failed, sum.Selected)
 	}
 	return sum, nil
 }

@@ -100,34 +100,34 @@ func TestFaultsThroughAdapters(t *testing.T) {
 		want errkind.Error
 	}{
 		{name: "503 retry-after", fault: modelserver.Fault{Status: 503, RetryAfter: 2 * time.Second},
-			want: errkind.Error{Kind: errkind.Retryable, Reason: "server_error", RetryAfter: 2 * time.Second}},
+			want: errkind.Error{Kind: errkind.Retryable, Reason: endpoint.ReasonServerError, RetryAfter: 2 * time.Second}},
 		{name: "429 retry-after rounds up", fault: modelserver.Fault{Status: 429, RetryAfter: 1500 * time.Millisecond},
-			want: errkind.Error{Kind: errkind.Retryable, Reason: "rate_limited", RetryAfter: 2 * time.Second}},
+			want: errkind.Error{Kind: errkind.Retryable, Reason: endpoint.ReasonRateLimited, RetryAfter: 2 * time.Second}},
 		{name: "500", fault: modelserver.Fault{Status: 500},
-			want: errkind.Error{Kind: errkind.Retryable, Reason: "server_error"}},
+			want: errkind.Error{Kind: errkind.Retryable, Reason: endpoint.ReasonServerError}},
 		{name: "400", fault: modelserver.Fault{Status: 400},
-			want: errkind.Error{Kind: errkind.Permanent, Reason: "bad_request"}},
+			want: errkind.Error{Kind: errkind.Permanent, Reason: endpoint.ReasonBadRequest}},
 		{name: "401", fault: modelserver.Fault{Status: 401},
-			want: errkind.Error{Kind: errkind.Misconfigured, Reason: "unauthorized"}},
+			want: errkind.Error{Kind: errkind.Misconfigured, Reason: endpoint.ReasonUnauthorized}},
 		{name: "batch too large", opts: modelserver.Options{MaxBatch: 2},
-			want: errkind.Error{Kind: errkind.Permanent, Reason: "batch_too_large"}},
+			want: errkind.Error{Kind: errkind.Permanent, Reason: endpoint.ReasonBatchTooLarge}},
 		{name: "NaN", fault: modelserver.Fault{NaN: true},
-			want: errkind.Error{Kind: errkind.Retryable, Reason: "bad_response"}},
+			want: errkind.Error{Kind: errkind.Retryable, Reason: endpoint.ReasonBadResponse}},
 		{name: "out of range", fault: modelserver.Fault{OutOfRange: true},
-			want: errkind.Error{Kind: errkind.Retryable, Reason: "bad_response"}},
+			want: errkind.Error{Kind: errkind.Retryable, Reason: endpoint.ReasonBadResponse}},
 		{name: "wrong count", fault: modelserver.Fault{WrongCount: true},
-			want: errkind.Error{Kind: errkind.Retryable, Reason: "bad_response"}},
+			want: errkind.Error{Kind: errkind.Retryable, Reason: endpoint.ReasonBadResponse}},
 		{name: "unknown label, strict", fault: modelserver.Fault{UnknownLabel: true},
 			spec: func(s *endpoint.Spec) { s.StrictLabels = true },
-			want: errkind.Error{Kind: errkind.Misconfigured, Reason: "incompatible"}},
+			want: errkind.Error{Kind: errkind.Misconfigured, Reason: endpoint.ReasonIncompatible}},
 		{name: "garbage", fault: modelserver.Fault{Garbage: true},
-			want: errkind.Error{Kind: errkind.Retryable, Reason: "bad_response"}},
+			want: errkind.Error{Kind: errkind.Retryable, Reason: endpoint.ReasonBadResponse}},
 		{name: "slow", fault: modelserver.Fault{Delay: time.Hour},
 			spec: func(s *endpoint.Spec) { s.Timeout = 20 * time.Millisecond },
-			want: errkind.Error{Kind: errkind.Retryable, Reason: "timeout"}},
+			want: errkind.Error{Kind: errkind.Retryable, Reason: endpoint.ReasonTimeout}},
 		{name: "slow model", opts: modelserver.Options{BatchCost: time.Hour},
 			spec: func(s *endpoint.Spec) { s.Timeout = 20 * time.Millisecond },
-			want: errkind.Error{Kind: errkind.Retryable, Reason: "timeout"}},
+			want: errkind.Error{Kind: errkind.Retryable, Reason: endpoint.ReasonTimeout}},
 		{name: "unknown model", spec: func(s *endpoint.Spec) {
 			// The model is named by the URL (vertex endpoints, tei), the
 			// remote name, or the name.
@@ -137,7 +137,7 @@ func TestFaultsThroughAdapters(t *testing.T) {
 			} else {
 				s.Name = "nope"
 			}
-		}, want: errkind.Error{Kind: errkind.Misconfigured, Reason: "not_found"}},
+		}, want: errkind.Error{Kind: errkind.Misconfigured, Reason: endpoint.ReasonNotFound}},
 	}
 	texts := []string{"a", "bb", "ccc"}
 	for _, a := range adapters() {
@@ -181,7 +181,7 @@ func TestVersionPinMismatch(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = c.Predict(ctx(t), []string{"a"})
-		if k, r := errkind.KindOf(err), errkind.ReasonOf(err); k != errkind.Misconfigured || r != "not_found" {
+		if k, r := errkind.KindOf(err), errkind.ReasonOf(err); k != errkind.Misconfigured || r != endpoint.ReasonNotFound {
 			t.Errorf("pinned to a missing version: %v (%v %q), want misconfigured not_found", err, k, r)
 		}
 	}

@@ -80,7 +80,7 @@ func TestChatCompletionsRefusals(t *testing.T) {
 		texts  int
 		fault  modelserver.Fault
 		kind   errkind.Kind
-		reason string
+		reason errkind.Reason
 	}{
 		{name: "unknown model", model: "gpt-4o", texts: 2, kind: errkind.Misconfigured, reason: endpoint.ReasonNotFound},
 		{name: "cut at max_tokens, two texts", max: 5, texts: 2, kind: errkind.Permanent, reason: endpoint.ReasonBatchTooLarge},

@@ -62,7 +62,7 @@ func Spec(url string) endpoint.Spec {
 // Want is an expected error classification.
 type Want struct {
 	Kind       errkind.Kind
-	Reason     string
+	Reason     errkind.Reason
 	RetryAfter time.Duration
 }
 
@@ -100,26 +100,26 @@ func Run(t *testing.T, p Protocol) {
 		want   Want
 	}{
 		{"429 retry-after seconds", 429, map[string]string{"Retry-After": "7"}, p.ErrorBody(429, "Model is overloaded"),
-			Want{errkind.Retryable, "rate_limited", 7 * time.Second}},
+			Want{errkind.Retryable, endpoint.ReasonRateLimited, 7 * time.Second}},
 		{"503 retry-after date", 503, map[string]string{"Retry-After": time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)}, p.ErrorBody(503, "unavailable"),
-			Want{errkind.Retryable, "server_error", 0}}, // RetryAfter checked below: a date is relative to now.
-		{"503", 503, nil, p.ErrorBody(503, "unavailable"), Want{errkind.Retryable, "server_error", 0}},
-		{"500 empty body", 500, nil, "", Want{errkind.Retryable, "server_error", 0}},
-		{"502 html body", 502, nil, "<html>bad gateway</html>", Want{errkind.Retryable, "server_error", 0}},
-		{"408", 408, nil, "", Want{errkind.Retryable, "timeout", 0}},
-		{"413", 413, nil, p.ErrorBody(413, "batch size 2 > maximum allowed batch size 1"), Want{errkind.Permanent, "batch_too_large", 0}},
-		{"400", 400, nil, p.ErrorBody(400, "bad input"), Want{errkind.Permanent, "bad_request", 0}},
-		{"422", 422, nil, p.ErrorBody(422, "tokenization error"), Want{errkind.Permanent, "bad_request", 0}},
-		{"401", 401, nil, p.ErrorBody(401, "no"), Want{errkind.Misconfigured, "unauthorized", 0}},
-		{"403", 403, nil, p.ErrorBody(403, "no"), Want{errkind.Misconfigured, "unauthorized", 0}},
-		{"404", 404, nil, p.ErrorBody(404, "model not found"), Want{errkind.Misconfigured, "not_found", 0}},
-		{"501", 501, nil, p.ErrorBody(501, "not implemented"), Want{errkind.Misconfigured, "not_implemented", 0}},
-		{"307", 307, map[string]string{"Location": "http://elsewhere.example/v2"}, "", Want{errkind.Misconfigured, "redirect", 0}},
-		{"200 bad json", 200, nil, `{"outputs": [`, Want{errkind.Retryable, "bad_response", 0}},
-		{"200 empty", 200, nil, ``, Want{errkind.Retryable, "bad_response", 0}},
-		{"200 html", 200, nil, `<html>hello</html>`, Want{errkind.Retryable, "bad_response", 0}},
-		{"200 wrong count", 200, nil, p.OKBody(len(texts) + 1), Want{errkind.Retryable, "bad_response", 0}},
-		{"200 one short", 200, nil, p.OKBody(len(texts) - 1), Want{errkind.Retryable, "bad_response", 0}},
+			Want{errkind.Retryable, endpoint.ReasonServerError, 0}}, // RetryAfter checked below: a date is relative to now.
+		{"503", 503, nil, p.ErrorBody(503, "unavailable"), Want{errkind.Retryable, endpoint.ReasonServerError, 0}},
+		{"500 empty body", 500, nil, "", Want{errkind.Retryable, endpoint.ReasonServerError, 0}},
+		{"502 html body", 502, nil, "<html>bad gateway</html>", Want{errkind.Retryable, endpoint.ReasonServerError, 0}},
+		{"408", 408, nil, "", Want{errkind.Retryable, endpoint.ReasonTimeout, 0}},
+		{"413", 413, nil, p.ErrorBody(413, "batch size 2 > maximum allowed batch size 1"), Want{errkind.Permanent, endpoint.ReasonBatchTooLarge, 0}},
+		{"400", 400, nil, p.ErrorBody(400, "bad input"), Want{errkind.Permanent, endpoint.ReasonBadRequest, 0}},
+		{"422", 422, nil, p.ErrorBody(422, "tokenization error"), Want{errkind.Permanent, endpoint.ReasonBadRequest, 0}},
+		{"401", 401, nil, p.ErrorBody(401, "no"), Want{errkind.Misconfigured, endpoint.ReasonUnauthorized, 0}},
+		{"403", 403, nil, p.ErrorBody(403, "no"), Want{errkind.Misconfigured, endpoint.ReasonUnauthorized, 0}},
+		{"404", 404, nil, p.ErrorBody(404, "model not found"), Want{errkind.Misconfigured, endpoint.ReasonNotFound, 0}},
+		{"501", 501, nil, p.ErrorBody(501, "not implemented"), Want{errkind.Misconfigured, endpoint.ReasonNotImplemented, 0}},
+		{"307", 307, map[string]string{"Location": "http://elsewhere.example/v2"}, "", Want{errkind.Misconfigured, endpoint.ReasonRedirect, 0}},
+		{"200 bad json", 200, nil, `{"outputs": [`, Want{errkind.Retryable, endpoint.ReasonBadResponse, 0}},
+		{"200 empty", 200, nil, ``, Want{errkind.Retryable, endpoint.ReasonBadResponse, 0}},
+		{"200 html", 200, nil, `<html>hello</html>`, Want{errkind.Retryable, endpoint.ReasonBadResponse, 0}},
+		{"200 wrong count", 200, nil, p.OKBody(len(texts) + 1), Want{errkind.Retryable, endpoint.ReasonBadResponse, 0}},
+		{"200 one short", 200, nil, p.OKBody(len(texts) - 1), Want{errkind.Retryable, endpoint.ReasonBadResponse, 0}},
 	}
 	for _, tc := range statusCases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -160,7 +160,7 @@ func Run(t *testing.T, p Protocol) {
 		spec.Headers = map[string]string{"authorization": Secret, "X-Tenant": "acme"}
 		c := mustNew(t, p, spec)
 		_, err := c.Predict(ctx(t), texts)
-		Check(t, err, Want{errkind.Retryable, "server_error", 0})
+		Check(t, err, Want{errkind.Retryable, endpoint.ReasonServerError, 0})
 		var got *http.Request
 		select {
 		case got = <-reqs:
@@ -200,7 +200,7 @@ func Run(t *testing.T, p Protocol) {
 		spec := Spec(srv.URL)
 		spec.Timeout = 20 * time.Millisecond
 		_, err := mustNew(t, p, spec).Predict(ctx(t), texts)
-		Check(t, err, Want{errkind.Retryable, "timeout", 0})
+		Check(t, err, Want{errkind.Retryable, endpoint.ReasonTimeout, 0})
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("error %v does not wrap context.DeadlineExceeded", err)
 		}
@@ -224,7 +224,7 @@ func Run(t *testing.T, p Protocol) {
 			cancel()
 		}()
 		_, err := mustNew(t, p, Spec(srv.URL)).Predict(c, texts)
-		Check(t, err, Want{errkind.Canceled, "canceled", 0})
+		Check(t, err, Want{errkind.Canceled, endpoint.ReasonCanceled, 0})
 	})
 
 	t.Run("connection refused", func(t *testing.T) {
@@ -235,7 +235,7 @@ func Run(t *testing.T, p Protocol) {
 		addr := ln.Addr().String()
 		ln.Close()
 		_, err = mustNew(t, p, Spec("http://"+addr)).Predict(ctx(t), texts)
-		Check(t, err, Want{errkind.Retryable, "connection", 0})
+		Check(t, err, Want{errkind.Retryable, endpoint.ReasonConnection, 0})
 	})
 
 	t.Run("empty batch makes no request", func(t *testing.T) {

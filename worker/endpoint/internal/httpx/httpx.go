@@ -102,7 +102,7 @@ func SpecError(format string, args ...any) error {
 
 // Misconfigured reports a deterministic disagreement between the spec and
 // the server.
-func Misconfigured(reason, format string, args ...any) error {
+func Misconfigured(reason errkind.Reason, format string, args ...any) error {
 	return errkind.Errorf(errkind.Misconfigured, reason, format, args...)
 }
 
@@ -252,7 +252,7 @@ func StatusError(status int, h http.Header, body []byte, now time.Time) error {
 	msg := errorMessage(body)
 	err := fmt.Errorf("HTTP %d%s", status, msg)
 	var kind errkind.Kind
-	var reason string
+	var reason errkind.Reason
 	switch {
 	case status == http.StatusTooManyRequests:
 		kind, reason = errkind.Retryable, endpoint.ReasonRateLimited

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chorusml/chorus/worker/endpoint"
 	"github.com/chorusml/chorus/worker/errkind"
 )
 
@@ -40,27 +41,27 @@ func TestStatusError(t *testing.T) {
 		retryAfter string
 		body       string
 		kind       errkind.Kind
-		reason     string
+		reason     errkind.Reason
 		wait       time.Duration
 		msg        string
 	}{
-		{429, "3", `{"error":"Model is overloaded","error_type":"overloaded"}`, errkind.Retryable, "rate_limited", 3 * time.Second, "Model is overloaded"},
-		{503, "1", `{"error":{"code":503,"message":"The service is currently unavailable.","status":"UNAVAILABLE"}}`, errkind.Retryable, "server_error", time.Second, "currently unavailable"},
-		{500, "", `plain text`, errkind.Retryable, "server_error", 0, "plain text"},
-		{504, "", ``, errkind.Retryable, "server_error", 0, "HTTP 504"},
-		{408, "2", ``, errkind.Retryable, "timeout", 2 * time.Second, "HTTP 408"},
-		{413, "5", `{"error":"batch too large"}`, errkind.Permanent, "batch_too_large", 0, "batch too large"},
-		{400, "", `{"error":"bad"}`, errkind.Permanent, "bad_request", 0, "bad"},
-		{401, "", ``, errkind.Misconfigured, "unauthorized", 0, "HTTP 401"},
-		{403, "", ``, errkind.Misconfigured, "unauthorized", 0, "HTTP 403"},
-		{404, "", `{"error":"model x not found"}`, errkind.Misconfigured, "not_found", 0, "not found"},
-		{501, "", ``, errkind.Misconfigured, "not_implemented", 0, "HTTP 501"},
-		{424, "", `{"error":"Inference failed","error_type":"backend"}`, errkind.Retryable, "inference_failed", 0, "Inference failed"},
-		{302, "", ``, errkind.Misconfigured, "redirect", 0, "redirect"},
-		{422, "", `{"error":"batch size 64 > maximum allowed batch size 32","error_type":"validation"}`, errkind.Permanent, "batch_too_large", 0, "maximum allowed"},
-		{400, "", `{"error":"inference request batch-size must be <= 8 for 'm'"}`, errkind.Permanent, "batch_too_large", 0, "<= 8"},
-		{429, "", `{"error":{"code":429,"message":"Quota exceeded","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"1.5s"}]}}`, errkind.Retryable, "rate_limited", 1500 * time.Millisecond, "Quota exceeded"},
-		{400, "", "{\"error\":\"bad\nforged line\"}", errkind.Permanent, "bad_request", 0, `bad\nforged`},
+		{429, "3", `{"error":"Model is overloaded","error_type":"overloaded"}`, errkind.Retryable, endpoint.ReasonRateLimited, 3 * time.Second, "Model is overloaded"},
+		{503, "1", `{"error":{"code":503,"message":"The service is currently unavailable.","status":"UNAVAILABLE"}}`, errkind.Retryable, endpoint.ReasonServerError, time.Second, "currently unavailable"},
+		{500, "", `plain text`, errkind.Retryable, endpoint.ReasonServerError, 0, "plain text"},
+		{504, "", ``, errkind.Retryable, endpoint.ReasonServerError, 0, "HTTP 504"},
+		{408, "2", ``, errkind.Retryable, endpoint.ReasonTimeout, 2 * time.Second, "HTTP 408"},
+		{413, "5", `{"error":"batch too large"}`, errkind.Permanent, endpoint.ReasonBatchTooLarge, 0, "batch too large"},
+		{400, "", `{"error":"bad"}`, errkind.Permanent, endpoint.ReasonBadRequest, 0, "bad"},
+		{401, "", ``, errkind.Misconfigured, endpoint.ReasonUnauthorized, 0, "HTTP 401"},
+		{403, "", ``, errkind.Misconfigured, endpoint.ReasonUnauthorized, 0, "HTTP 403"},
+		{404, "", `{"error":"model x not found"}`, errkind.Misconfigured, endpoint.ReasonNotFound, 0, "not found"},
+		{501, "", ``, errkind.Misconfigured, endpoint.ReasonNotImplemented, 0, "HTTP 501"},
+		{424, "", `{"error":"Inference failed","error_type":"backend"}`, errkind.Retryable, endpoint.ReasonInferenceFail, 0, "Inference failed"},
+		{302, "", ``, errkind.Misconfigured, endpoint.ReasonRedirect, 0, "redirect"},
+		{422, "", `{"error":"batch size 64 > maximum allowed batch size 32","error_type":"validation"}`, errkind.Permanent, endpoint.ReasonBatchTooLarge, 0, "maximum allowed"},
+		{400, "", `{"error":"inference request batch-size must be <= 8 for 'm'"}`, errkind.Permanent, endpoint.ReasonBatchTooLarge, 0, "<= 8"},
+		{429, "", `{"error":{"code":429,"message":"Quota exceeded","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"1.5s"}]}}`, errkind.Retryable, endpoint.ReasonRateLimited, 1500 * time.Millisecond, "Quota exceeded"},
+		{400, "", "{\"error\":\"bad\nforged line\"}", errkind.Permanent, endpoint.ReasonBadRequest, 0, `bad\nforged`},
 	}
 	now := time.Now()
 	for _, tc := range tests {
@@ -135,7 +136,7 @@ func TestProb(t *testing.T) {
 		if (err == nil) != tc.ok || got != tc.want {
 			t.Errorf("Prob(%v) = %v, %v; want %v, ok=%v", tc.in, got, err, tc.want, tc.ok)
 		}
-		if err != nil && errkind.ReasonOf(err) != "bad_response" {
+		if err != nil && errkind.ReasonOf(err) != endpoint.ReasonBadResponse {
 			t.Errorf("Prob(%v): reason %q", tc.in, errkind.ReasonOf(err))
 		}
 	}
