@@ -18,9 +18,9 @@ import (
 // Reasons of the errors QueryReader returns, besides ReasonBadConfig.
 const (
 	// ReasonBadQuery: BigQuery refused the query.
-	ReasonBadQuery = "bad_query"
+	ReasonBadQuery errkind.Reason = "bad_query"
 	// ReasonQuery: reading the query's rows failed part way.
-	ReasonQuery = "query"
+	ReasonQuery errkind.Reason = "query"
 )
 
 // QueryReader streams the rows of a query (standard SQL), any query: not

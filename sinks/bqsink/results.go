@@ -17,11 +17,11 @@ import (
 const (
 	// ReasonBadConfig: a project, dataset or query is missing or not a
 	// valid name, or the client could not be made.
-	ReasonBadConfig = "bad_config"
+	ReasonBadConfig errkind.Reason = "bad_config"
 	// ReasonStaleCheck: Results.Scored's query failed.
-	ReasonStaleCheck = "stale_check"
+	ReasonStaleCheck errkind.Reason = "stale_check"
 	// ReasonCountRun: Results.CountRun's query failed.
-	ReasonCountRun = "count_run"
+	ReasonCountRun errkind.Reason = "count_run"
 )
 
 // Results reads a results table the sink wrote: which responses have a row

@@ -17,13 +17,13 @@ import (
 // ReasonConnect.
 const (
 	// ReasonBadConfig: OpenQuery was given no query.
-	ReasonBadConfig = "bad_config"
+	ReasonBadConfig errkind.Reason = "bad_config"
 	// ReasonBadQuery: the server refused the query.
-	ReasonBadQuery = "bad_query"
+	ReasonBadQuery errkind.Reason = "bad_query"
 	// ReasonQuery: reading the query's rows failed part way.
-	ReasonQuery = "query"
+	ReasonQuery errkind.Reason = "query"
 	// ReasonBadRow: a row's values could not be decoded.
-	ReasonBadRow = "bad_row"
+	ReasonBadRow errkind.Reason = "bad_row"
 )
 
 // QueryReader streams the rows of a query, any query: not the results

@@ -63,7 +63,7 @@ func TestQueryReader(t *testing.T) {
 	})
 	for _, tc := range []struct {
 		name, query string
-		reason      string
+		reason      errkind.Reason
 	}{
 		{"an empty query", "", pgsink.ReasonBadConfig},
 		{"a query the server refuses", "SELECT no_such_column", pgsink.ReasonBadQuery},

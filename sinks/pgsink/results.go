@@ -12,14 +12,10 @@ import (
 
 // Reasons of the errors Results and QueryReader return.
 const (
-	// ReasonBadDSN: the DSN does not parse (its text is withheld).
-	ReasonBadDSN = "bad_dsn"
-	// ReasonConnect: the connection to the server failed.
-	ReasonConnect = "connect"
 	// ReasonStaleCheck: Results.Scored's query failed.
-	ReasonStaleCheck = "stale_check"
+	ReasonStaleCheck errkind.Reason = "stale_check"
 	// ReasonCountRun: Results.CountRun's query failed.
-	ReasonCountRun = "count_run"
+	ReasonCountRun errkind.Reason = "count_run"
 )
 
 // Results reads a results table the sink wrote: which responses have a row
