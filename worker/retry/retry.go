@@ -287,7 +287,10 @@ func orDefault(d, def time.Duration) time.Duration {
 	return d
 }
 
-// ErrOpen is returned (wrapped as Retryable, reason "breaker_open") while a
+// ReasonBreakerOpen labels ErrOpen.
+const ReasonBreakerOpen errkind.Reason = "breaker_open"
+
+// ErrOpen is returned (wrapped as Retryable, ReasonBreakerOpen) while a
 // breaker is open.
 var ErrOpen = errors.New("circuit breaker open")
 
@@ -332,7 +335,7 @@ func (b *Breaker) Allow() error {
 	if b.cause != nil {
 		return &errkind.Error{Kind: errkind.Misconfigured, Reason: errkind.ReasonOf(b.cause), Err: fmt.Errorf("%w: %w", ErrOpen, b.cause)}
 	}
-	return errkind.New(errkind.Retryable, "breaker_open", ErrOpen)
+	return errkind.New(errkind.Retryable, ReasonBreakerOpen, ErrOpen)
 }
 
 // Record notes a call's outcome. Only retryable failures count against the

@@ -24,6 +24,8 @@ const (
 	ReasonInputChanged errkind.Reason = "input_changed"
 	// ReasonInterrupted: the run was stopped before the end.
 	ReasonInterrupted errkind.Reason = "interrupted"
+	// ReasonBadRow: a row read from the warehouse cannot make a job.
+	ReasonBadRow errkind.Reason = "bad_row"
 	// ReasonFailed: some jobs could not be published.
 	ReasonFailed errkind.Reason = "failed"
 )

@@ -55,11 +55,11 @@ func (r *rowsReader) Read(ctx context.Context) (job.Job, error) {
 	var j job.Job
 	for _, c := range cols {
 		if err := setColumn(&j, c.Name, c.Value); err != nil {
-			return job.Job{}, errkind.New(errkind.InvalidInput, "bad_row", fmt.Errorf("backfill: row %d: %w", r.n, err))
+			return job.Job{}, errkind.New(errkind.InvalidInput, ReasonBadRow, fmt.Errorf("backfill: row %d: %w", r.n, err))
 		}
 	}
 	if err := validate(j); err != nil {
-		return job.Job{}, errkind.New(errkind.InvalidInput, "bad_row", fmt.Errorf("backfill: row %d: %w", r.n, err))
+		return job.Job{}, errkind.New(errkind.InvalidInput, ReasonBadRow, fmt.Errorf("backfill: row %d: %w", r.n, err))
 	}
 	return j, nil
 }
