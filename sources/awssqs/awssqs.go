@@ -51,8 +51,8 @@ const (
 	closePollGrace                = 2 * time.Second
 	DefaultVisibilityTimeout      = 30 * time.Second
 	DefaultMaxExtension           = time.Hour
-	DefaultMaxOutstandingMessages = 1000
-	DefaultMaxOutstandingBytes    = 100 << 20
+	DefaultMaxOutstandingMessages = sources.DefaultMaxOutstandingMessages
+	DefaultMaxOutstandingBytes    = sources.DefaultMaxOutstandingBytes
 )
 
 // maxReceiveWait is how long Receive blocks when nothing is buffered: the
@@ -199,7 +199,7 @@ type Source struct {
 // starts its pollers and heartbeat.
 func New(client *sqs.Client, o Options) (*Source, error) {
 	if client == nil {
-		return nil, errkind.Errorf(errkind.Permanent, "bad_config", "awssqs: nil client")
+		return nil, errkind.Errorf(errkind.Permanent, sources.ReasonBadConfig, "awssqs: nil client")
 	}
 	return newSource(client, o)
 }
@@ -238,7 +238,7 @@ func newSource(c api, o Options) (*Source, error) {
 
 func (o *Options) defaults() error {
 	bad := func(format string, args ...any) error {
-		return errkind.Errorf(errkind.Permanent, "bad_config", "awssqs: "+format, args...)
+		return errkind.Errorf(errkind.Permanent, sources.ReasonBadConfig, "awssqs: "+format, args...)
 	}
 	if o.QueueURL == "" {
 		return bad("QueueURL is required")
@@ -320,7 +320,7 @@ func (s *Source) broadcast() {
 // nothing to hand out; the pollers pause until it is.
 func (s *Source) Receive(ctx context.Context, max int) ([]*sources.Message, error) {
 	if max <= 0 {
-		return nil, errkind.Errorf(errkind.InvalidInput, "bad_request", "awssqs: receive: max %d, want > 0", max)
+		return nil, errkind.Errorf(errkind.InvalidInput, sources.ReasonBadRequest, "awssqs: receive: max %d, want > 0", max)
 	}
 	var timer *time.Timer
 	deadline := time.Now().Add(maxReceiveWait)
@@ -798,14 +798,14 @@ func waitCtx(ctx context.Context, wait func()) bool {
 }
 
 func errClosed(op string) error {
-	return errkind.New(errkind.Permanent, "source_closed", fmt.Errorf("awssqs: %s: %w", op, sources.ErrClosed))
+	return errkind.New(errkind.Permanent, sources.ReasonSourceClosed, fmt.Errorf("awssqs: %s: %w", op, sources.ErrClosed))
 }
 
 func foreignErr(op string, n int) error {
 	if n == 0 {
 		return nil
 	}
-	return errkind.Errorf(errkind.InvalidInput, "foreign_message", "awssqs: %s: %d message(s) not received by this source", op, n)
+	return errkind.Errorf(errkind.InvalidInput, sources.ReasonForeignMessage, "awssqs: %s: %d message(s) not received by this source", op, n)
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -46,8 +46,8 @@ import (
 
 // Defaults for zero Options fields.
 const (
-	DefaultMaxOutstandingMessages = 1000
-	DefaultMaxOutstandingBytes    = 100 << 20
+	DefaultMaxOutstandingMessages = sources.DefaultMaxOutstandingMessages
+	DefaultMaxOutstandingBytes    = sources.DefaultMaxOutstandingBytes
 	DefaultMaxLineBytes           = 16 << 20
 	DefaultSyncInterval           = time.Second
 )
@@ -287,7 +287,7 @@ func (s *Source) Done() <-chan struct{} { return s.done }
 // before lines not yet read.
 func (s *Source) Receive(ctx context.Context, max int) ([]*sources.Message, error) {
 	if max <= 0 {
-		return nil, errkind.Errorf(errkind.InvalidInput, "bad_request", "filesource: receive: max %d, want > 0", max)
+		return nil, errkind.Errorf(errkind.InvalidInput, sources.ReasonBadRequest, "filesource: receive: max %d, want > 0", max)
 	}
 	var (
 		timer    *time.Timer
@@ -776,14 +776,14 @@ func writeCheckpoint(path string, cp checkpoint) error {
 }
 
 func errClosed(op string) error {
-	return errkind.New(errkind.Permanent, "source_closed", fmt.Errorf("filesource: %s: %w", op, sources.ErrClosed))
+	return errkind.New(errkind.Permanent, sources.ReasonSourceClosed, fmt.Errorf("filesource: %s: %w", op, sources.ErrClosed))
 }
 
 func foreignErr(op string, n int) error {
 	if n == 0 {
 		return nil
 	}
-	return errkind.Errorf(errkind.InvalidInput, "foreign_message", "filesource: %s: %d message(s) not received from this source", op, n)
+	return errkind.Errorf(errkind.InvalidInput, sources.ReasonForeignMessage, "filesource: %s: %d message(s) not received from this source", op, n)
 }
 
 // span is a run of acked lines first..last; end is the offset just past

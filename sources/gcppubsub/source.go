@@ -86,7 +86,7 @@ import (
 
 // Flow control defaults, used where a sources.FlowControl field is zero.
 const (
-	DefaultMaxOutstandingMessages = 1000
+	DefaultMaxOutstandingMessages = sources.DefaultMaxOutstandingMessages
 	DefaultMaxOutstandingBytes    = 64 << 20 // worker.max_outstanding_bytes's documented default
 )
 
@@ -205,7 +205,7 @@ type delivery struct {
 // Permanent.
 func Open(ctx context.Context, o Options) (*Source, error) {
 	if o.Project == "" || o.Subscription == "" {
-		return nil, errkind.Errorf(errkind.Permanent, "bad_config", "gcppubsub: Project and Subscription are required")
+		return nil, errkind.Errorf(errkind.Permanent, sources.ReasonBadConfig, "gcppubsub: Project and Subscription are required")
 	}
 	client, err := pubsub.NewClient(ctx, o.Project, o.ClientOptions...)
 	if err != nil {
@@ -351,7 +351,7 @@ func (s *Source) abandon(d *delivery) bool {
 // new pull: the caller's backoff paces the restarts.
 func (s *Source) Receive(ctx context.Context, max int) ([]*sources.Message, error) {
 	if max <= 0 {
-		return nil, errkind.Errorf(errkind.InvalidInput, "bad_request", "gcppubsub: receive: max %d, want > 0", max)
+		return nil, errkind.Errorf(errkind.InvalidInput, sources.ReasonBadRequest, "gcppubsub: receive: max %d, want > 0", max)
 	}
 	var timer *time.Timer
 	for {
@@ -699,5 +699,5 @@ func foreignErr(op string, n int) error {
 	if n == 0 {
 		return nil
 	}
-	return errkind.Errorf(errkind.InvalidInput, "foreign_message", "gcppubsub: %s: %d message(s) not received from this source", op, n)
+	return errkind.Errorf(errkind.InvalidInput, sources.ReasonForeignMessage, "gcppubsub: %s: %d message(s) not received from this source", op, n)
 }

@@ -28,8 +28,8 @@ import (
 
 // Flow control defaults, used where a sources.FlowControl field is zero.
 const (
-	DefaultMaxOutstandingMessages = 1000
-	DefaultMaxOutstandingBytes    = 100 << 20
+	DefaultMaxOutstandingMessages = sources.DefaultMaxOutstandingMessages
+	DefaultMaxOutstandingBytes    = sources.DefaultMaxOutstandingBytes
 )
 
 // ReasonMaxDeliveries is the reason the topic gives a message it
@@ -254,7 +254,7 @@ type delivery struct {
 // Receive implements sources.Source. It hands out nothing once ctx is done.
 func (s *Source) Receive(ctx context.Context, max int) ([]*sources.Message, error) {
 	if max <= 0 {
-		return nil, errkind.Errorf(errkind.InvalidInput, "bad_request", "memsource: receive: max %d, want > 0", max)
+		return nil, errkind.Errorf(errkind.InvalidInput, sources.ReasonBadRequest, "memsource: receive: max %d, want > 0", max)
 	}
 	t := s.t
 	var (
@@ -524,14 +524,14 @@ func (s *Source) unlink(e *entry) {
 }
 
 func errClosed(op string) error {
-	return errkind.New(errkind.Permanent, "source_closed", fmt.Errorf("memsource: %s: %w", op, sources.ErrClosed))
+	return errkind.New(errkind.Permanent, sources.ReasonSourceClosed, fmt.Errorf("memsource: %s: %w", op, sources.ErrClosed))
 }
 
 func foreignErr(op string, n int) error {
 	if n == 0 {
 		return nil
 	}
-	return errkind.Errorf(errkind.InvalidInput, "foreign_message", "memsource: %s: %d message(s) not received from this topic", op, n)
+	return errkind.Errorf(errkind.InvalidInput, sources.ReasonForeignMessage, "memsource: %s: %d message(s) not received from this topic", op, n)
 }
 
 // size mirrors sources.Message.Size without building a Message.
