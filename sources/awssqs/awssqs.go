@@ -38,6 +38,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/chorusml/chorus/sources"
+	"github.com/chorusml/chorus/sources/internal/wake"
 	"github.com/chorusml/chorus/worker/errkind"
 )
 
@@ -192,7 +193,7 @@ type Source struct {
 	ops      sync.WaitGroup // Ack, Nack, DeadLetter in flight
 	proc     ring           // recent processing times
 	stats    Stats
-	wake     chan struct{}
+	wake     wake.Signal // wakes Receive callers and pollers
 }
 
 // New returns a Source reading o.QueueURL with client (see NewClient) and
@@ -297,22 +298,6 @@ func (s *Source) Stats() Stats {
 	return s.stats
 }
 
-// waitChan returns the channel the next broadcast closes. Caller holds mu.
-func (s *Source) waitChan() chan struct{} {
-	if s.wake == nil {
-		s.wake = make(chan struct{})
-	}
-	return s.wake
-}
-
-// broadcast wakes Receive callers and pollers. Caller holds mu.
-func (s *Source) broadcast() {
-	if s.wake != nil {
-		close(s.wake)
-		s.wake = nil
-	}
-}
-
 // Receive implements sources.Source. It hands out buffered messages within
 // the flow-control bounds (for a FIFO queue, at most one per message group
 // at a time, in receive order), waiting up to about a second for some. A
@@ -322,7 +307,8 @@ func (s *Source) Receive(ctx context.Context, max int) ([]*sources.Message, erro
 	if max <= 0 {
 		return nil, errkind.Errorf(errkind.InvalidInput, sources.ReasonBadRequest, "awssqs: receive: max %d, want > 0", max)
 	}
-	var timer *time.Timer
+	var timer wake.Timer
+	defer timer.Stop()
 	deadline := time.Now().Add(maxReceiveWait)
 	for {
 		if err := ctx.Err(); err != nil {
@@ -335,13 +321,13 @@ func (s *Source) Receive(ctx context.Context, max int) ([]*sources.Message, erro
 		}
 		now := time.Now()
 		if msgs := s.takeLocked(max, now); len(msgs) > 0 {
-			s.broadcast() // room in the buffer: pollers may ask for more
+			s.wake.Broadcast() // room in the buffer: pollers may ask for more
 			s.mu.Unlock()
 			return msgs, nil
 		}
 		if err := s.recvErr; err != nil {
 			s.recvErr = nil
-			s.broadcast() // pollers resume
+			s.wake.Broadcast() // pollers resume
 			s.mu.Unlock()
 			return nil, err
 		}
@@ -350,19 +336,9 @@ func (s *Source) Receive(ctx context.Context, max int) ([]*sources.Message, erro
 			s.mu.Unlock()
 			return nil, nil
 		}
-		wake := s.waitChan()
+		woken := s.wake.Chan()
 		s.mu.Unlock()
-		if timer == nil {
-			timer = time.NewTimer(wait)
-			defer timer.Stop()
-		} else {
-			timer.Reset(wait)
-		}
-		select {
-		case <-ctx.Done():
-		case <-wake:
-		case <-timer.C:
-		}
+		timer.Wait(ctx, woken, wait)
 	}
 }
 
@@ -499,7 +475,7 @@ func (s *Source) dropLapsedLocked(d *delivery) int {
 		}
 	}
 	if n > 0 {
-		s.broadcast()
+		s.wake.Broadcast()
 	}
 	return n
 }
@@ -580,7 +556,7 @@ func (s *Source) Ack(ctx context.Context, msgs []*sources.Message) error {
 		}
 		ds = again
 	}
-	s.broadcast()
+	s.wake.Broadcast()
 	s.mu.Unlock()
 	return errors.Join(errors.Join(errs...), batchError("ack", total, failed), foreignErr("ack", foreign))
 }
@@ -639,7 +615,7 @@ func (s *Source) Nack(ctx context.Context, msgs []*sources.Message, delay time.D
 		return foreignErr("nack", foreign)
 	}
 	s.ops.Add(1)
-	s.broadcast()
+	s.wake.Broadcast()
 	s.mu.Unlock()
 	defer s.ops.Done()
 
@@ -735,7 +711,7 @@ func (s *Source) Close(ctx context.Context) error {
 		return nil
 	}
 	s.closed = true
-	s.broadcast()
+	s.wake.Broadcast()
 	s.mu.Unlock()
 	close(s.stop)
 

@@ -26,12 +26,12 @@ func (s *Source) poll() {
 		s.mu.Lock()
 		n := s.roomLocked()
 		for n == 0 {
-			wake := s.waitChan()
+			woken := s.wake.Chan()
 			s.mu.Unlock()
 			select {
 			case <-s.stop:
 				return
-			case <-wake:
+			case <-woken:
 			}
 			s.mu.Lock()
 			n = s.roomLocked()
@@ -65,14 +65,14 @@ func (s *Source) poll() {
 					s.recvErr = wrap("receive", err)
 				}
 			}
-			s.broadcast()
+			s.wake.Broadcast()
 			s.mu.Unlock()
 			continue
 		}
 		for i := range out.Messages {
 			s.addLocked(&out.Messages[i], now)
 		}
-		s.broadcast()
+		s.wake.Broadcast()
 		s.mu.Unlock()
 	}
 }

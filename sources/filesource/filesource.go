@@ -40,6 +40,7 @@ import (
 
 	"github.com/chorusml/chorus/sources"
 	"github.com/chorusml/chorus/sources/internal/delayq"
+	"github.com/chorusml/chorus/sources/internal/wake"
 	"github.com/chorusml/chorus/worker/atomicfile"
 	"github.com/chorusml/chorus/worker/errkind"
 )
@@ -138,7 +139,7 @@ type Source struct {
 	dirty    bool
 	flushErr error
 	closed   bool
-	wake     chan struct{}
+	wake     wake.Signal // wakes Receive callers
 	done     chan struct{}
 	drained  bool
 
@@ -290,9 +291,10 @@ func (s *Source) Receive(ctx context.Context, max int) ([]*sources.Message, erro
 		return nil, errkind.Errorf(errkind.InvalidInput, sources.ReasonBadRequest, "filesource: receive: max %d, want > 0", max)
 	}
 	var (
-		timer    *time.Timer
+		timer    wake.Timer
 		deadline int64
 	)
+	defer timer.Stop()
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("filesource: receive: %w", err)
@@ -331,23 +333,9 @@ func (s *Source) Receive(ctx context.Context, max int) ([]*sources.Message, erro
 		if due, ok := s.delayed.Next(); ok {
 			wait = min(wait, time.Duration(due-now))
 		}
-		if s.wake == nil {
-			s.wake = make(chan struct{})
-		}
-		wake := s.wake
+		woken := s.wake.Chan()
 		s.mu.Unlock()
-
-		if timer == nil {
-			timer = time.NewTimer(wait)
-			defer timer.Stop()
-		} else {
-			timer.Reset(wait)
-		}
-		select {
-		case <-ctx.Done():
-		case <-wake:
-		case <-timer.C:
-		}
+		timer.Wait(ctx, woken, wait)
 	}
 }
 
@@ -526,13 +514,6 @@ func (s *Source) checkDrained() {
 	}
 }
 
-func (s *Source) broadcast() {
-	if s.wake != nil {
-		close(s.wake)
-		s.wake = nil
-	}
-}
-
 // fill builds the messages outside the lock; a handed-out line's body and
 // number do not change until it is acked or nacked, which needs its
 // message first.
@@ -598,7 +579,7 @@ func (s *Source) Ack(_ context.Context, msgs []*sources.Message) error {
 		s.resolve(l.no, l.end)
 	}
 	s.checkDrained()
-	s.broadcast()
+	s.wake.Broadcast()
 	return foreignErr("ack", foreign)
 }
 
@@ -630,7 +611,7 @@ func (s *Source) Nack(_ context.Context, msgs []*sources.Message, delay time.Dur
 			s.delayed.Push(readyAt, uint64(l.no), l)
 		}
 	}
-	s.broadcast()
+	s.wake.Broadcast()
 	return foreignErr("nack", foreign)
 }
 
@@ -693,7 +674,7 @@ func (s *Source) Close(context.Context) error {
 		return nil
 	}
 	s.closed = true
-	s.broadcast()
+	s.wake.Broadcast()
 	s.mu.Unlock()
 
 	close(s.stop)

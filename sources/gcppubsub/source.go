@@ -81,6 +81,7 @@ import (
 	"google.golang.org/api/option"
 
 	"github.com/chorusml/chorus/sources"
+	"github.com/chorusml/chorus/sources/internal/wake"
 	"github.com/chorusml/chorus/worker/errkind"
 )
 
@@ -167,9 +168,8 @@ type Source struct {
 	pullDone chan struct{}
 	pullErr  error // why the last streaming pull stopped, not yet reported
 	closed   bool
-	// wake is closed (and cleared) on any change that may unblock a
-	// Receive; it is only created when someone waits.
-	wake chan struct{}
+	// wake wakes Receive callers on any change that may unblock them.
+	wake wake.Signal
 }
 
 var _ sources.Source = (*Source)(nil)
@@ -272,7 +272,7 @@ func (s *Source) startPull() {
 			}
 			s.pullErr = classify("receive", err)
 		}
-		s.broadcast()
+		s.wake.Broadcast()
 	}()
 }
 
@@ -338,7 +338,7 @@ func (s *Source) abandon(d *delivery) bool {
 	}
 	d.state = stateDone
 	s.keyDone(d, false) // the pull is stopping: no order left to keep
-	s.broadcast()
+	s.wake.Broadcast()
 	return true
 }
 
@@ -353,7 +353,11 @@ func (s *Source) Receive(ctx context.Context, max int) ([]*sources.Message, erro
 	if max <= 0 {
 		return nil, errkind.Errorf(errkind.InvalidInput, sources.ReasonBadRequest, "gcppubsub: receive: max %d, want > 0", max)
 	}
-	var timer *time.Timer
+	var (
+		timer    wake.Timer
+		deadline time.Time
+	)
+	defer timer.Stop()
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("gcppubsub: receive: %w", err)
@@ -373,17 +377,14 @@ func (s *Source) Receive(ctx context.Context, max int) ([]*sources.Message, erro
 			s.mu.Unlock()
 			return nil, err
 		}
-		wake := s.waitChan()
+		woken := s.wake.Chan()
 		s.mu.Unlock()
 
-		if timer == nil {
-			timer = time.NewTimer(maxWait)
-			defer timer.Stop()
+		// One bound for the whole call, from its first wait.
+		if deadline.IsZero() {
+			deadline = time.Now().Add(maxWait)
 		}
-		select {
-		case <-ctx.Done():
-		case <-wake:
-		case <-timer.C:
+		if timer.Wait(ctx, woken, time.Until(deadline)) {
 			return nil, nil
 		}
 	}
@@ -473,7 +474,7 @@ func (s *Source) Ack(ctx context.Context, msgs []*sources.Message) error {
 		}
 	}
 	if len(acked) > 0 {
-		s.broadcast()
+		s.wake.Broadcast()
 	}
 	s.mu.Unlock()
 
@@ -552,7 +553,7 @@ func (s *Source) Nack(_ context.Context, msgs []*sources.Message, delay time.Dur
 		s.held++
 		d.timer = time.AfterFunc(delay, func() { s.release(d) })
 	}
-	s.broadcast()
+	s.wake.Broadcast()
 	s.mu.Unlock()
 	for _, d := range now {
 		d.m.Nack()
@@ -647,7 +648,7 @@ func (s *Source) Close(ctx context.Context) error {
 	}
 	s.closed = true
 	stop, done := s.stopPull, s.pullDone
-	s.broadcast()
+	s.wake.Broadcast()
 	s.mu.Unlock()
 
 	var errs []error
@@ -676,22 +677,6 @@ func (s *Source) Stats() Stats {
 		Buffered:    s.buffered,
 		Outstanding: s.outMsgs,
 		Held:        s.held,
-	}
-}
-
-// waitChan returns the channel the next broadcast closes. Caller holds mu.
-func (s *Source) waitChan() chan struct{} {
-	if s.wake == nil {
-		s.wake = make(chan struct{})
-	}
-	return s.wake
-}
-
-// broadcast wakes every waiting Receive. Caller holds mu.
-func (s *Source) broadcast() {
-	if s.wake != nil {
-		close(s.wake)
-		s.wake = nil
 	}
 }
 

@@ -23,6 +23,7 @@ import (
 
 	"github.com/chorusml/chorus/sources"
 	"github.com/chorusml/chorus/sources/internal/delayq"
+	"github.com/chorusml/chorus/sources/internal/wake"
 	"github.com/chorusml/chorus/worker/errkind"
 )
 
@@ -94,10 +95,9 @@ type Topic struct {
 	unacked int // ready + delayed + outstanding
 	stats   Stats
 	dead    []DeadLettered
-	// wake is closed (and cleared) on any change that may unblock a waiter;
-	// it is only created when someone waits, so the fast path allocates
-	// nothing for it.
-	wake chan struct{}
+	// wake wakes Publish and Receive callers on any change that may
+	// unblock them.
+	wake wake.Signal
 }
 
 // NewTopic returns an empty topic.
@@ -143,12 +143,12 @@ func (t *Topic) Publish(ctx context.Context, msgs ...Message) error {
 			room = min(room, limit-t.unacked)
 		}
 		if room <= 0 {
-			wake := t.waitChan()
+			woken := t.wake.Chan()
 			t.mu.Unlock()
 			select {
 			case <-ctx.Done():
 				return fmt.Errorf("memsource: publish: %w", ctx.Err())
-			case <-wake:
+			case <-woken:
 			}
 			continue
 		}
@@ -159,7 +159,7 @@ func (t *Topic) Publish(ctx context.Context, msgs ...Message) error {
 		}
 		t.unacked += room
 		t.stats.Published += int64(room)
-		t.broadcast()
+		t.wake.Broadcast()
 		t.mu.Unlock()
 		es = es[room:]
 	}
@@ -183,22 +183,6 @@ func (t *Topic) Stats() Stats {
 	s.Delayed = t.delayed.Len()
 	s.Outstanding = t.unacked - s.Ready - s.Delayed
 	return s
-}
-
-// waitChan returns the channel the next broadcast closes. Caller holds mu.
-func (t *Topic) waitChan() chan struct{} {
-	if t.wake == nil {
-		t.wake = make(chan struct{})
-	}
-	return t.wake
-}
-
-// broadcast wakes every waiter. Caller holds mu.
-func (t *Topic) broadcast() {
-	if t.wake != nil {
-		close(t.wake)
-		t.wake = nil
-	}
 }
 
 // promote moves delayed messages that are due to the ready queue. Caller
@@ -258,9 +242,10 @@ func (s *Source) Receive(ctx context.Context, max int) ([]*sources.Message, erro
 	}
 	t := s.t
 	var (
-		timer    *time.Timer
+		timer    wake.Timer
 		deadline int64
 	)
+	defer timer.Stop()
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("memsource: receive: %w", err)
@@ -287,20 +272,9 @@ func (s *Source) Receive(ctx context.Context, max int) ([]*sources.Message, erro
 		if due, ok := t.delayed.Next(); ok {
 			wait = min(wait, time.Duration(due-now))
 		}
-		wake := t.waitChan()
+		woken := t.wake.Chan()
 		t.mu.Unlock()
-
-		if timer == nil {
-			timer = time.NewTimer(wait)
-			defer timer.Stop()
-		} else {
-			timer.Reset(wait)
-		}
-		select {
-		case <-ctx.Done():
-		case <-wake:
-		case <-timer.C:
-		}
+		timer.Wait(ctx, woken, wait)
 	}
 }
 
@@ -410,7 +384,7 @@ func (s *Source) Ack(_ context.Context, msgs []*sources.Message) error {
 	if n > 0 {
 		t.unacked -= n
 		t.stats.Acked += int64(n)
-		t.broadcast()
+		t.wake.Broadcast()
 	}
 	t.mu.Unlock()
 	return foreignErr("ack", foreign)
@@ -447,7 +421,7 @@ func (s *Source) Nack(_ context.Context, msgs []*sources.Message, delay time.Dur
 			t.delayed.Push(now.Add(delay).UnixNano(), e.seq, e)
 		}
 	}
-	t.broadcast()
+	t.wake.Broadcast()
 	t.mu.Unlock()
 	return foreignErr("nack", foreign)
 }
@@ -508,7 +482,7 @@ func (s *Source) Close(context.Context) error {
 	}
 	s.out.prev, s.out.next = &s.out, &s.out
 	s.outMsgs, s.outBytes = 0, 0
-	t.broadcast()
+	t.wake.Broadcast()
 	return nil
 }
 
