@@ -38,6 +38,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/chorusml/chorus/sources"
+	"github.com/chorusml/chorus/sources/internal/flow"
 	"github.com/chorusml/chorus/sources/internal/wake"
 	"github.com/chorusml/chorus/worker/errkind"
 )
@@ -165,8 +166,6 @@ type Source struct {
 
 	wait       int32 // long-poll seconds
 	visibility time.Duration
-	maxMsgs    int // <= 0: unbounded
-	maxBytes   int // <= 0: unbounded
 	bufCap     int // most handout-ready messages to hold unasked
 	tick       time.Duration
 
@@ -183,8 +182,7 @@ type Source struct {
 	held     map[string]*delivery // by message ID: buffered and handed out
 	buf      []*delivery          // buffered, in receive order
 	groupOut map[string]*delivery // FIFO: group → its handed-out delivery
-	outMsgs  int
-	outBytes int
+	win      flow.Window          // handed out
 	bufMsgs  int
 	bufBytes int
 	reserved int            // message slots asked for by receives in flight
@@ -215,8 +213,7 @@ func newSource(c api, o Options) (*Source, error) {
 		fifo:       isFIFO(o.QueueURL),
 		dlqFIFO:    isFIFO(o.DeadLetterQueueURL),
 		visibility: o.VisibilityTimeout,
-		maxMsgs:    o.FlowControl.MaxOutstandingMessages,
-		maxBytes:   o.FlowControl.MaxOutstandingBytes,
+		win:        flow.New(o.FlowControl, DefaultMaxOutstandingMessages, DefaultMaxOutstandingBytes),
 		bufCap:     MaxBatch * o.Pollers,
 		stop:       make(chan struct{}),
 		hbDone:     make(chan struct{}),
@@ -366,7 +363,7 @@ func (s *Source) takeLocked(max int, now time.Time) []*sources.Message {
 			keep = append(keep, d)
 			continue
 		}
-		if !s.fitsLocked(d) {
+		if !s.win.Fits(d.size) {
 			keep = append(keep, d)
 			if !s.fifo {
 				keep = append(keep, s.buf[i+1:]...)
@@ -382,8 +379,7 @@ func (s *Source) takeLocked(max int, now time.Time) []*sources.Message {
 		d.handedAt = now
 		s.bufMsgs--
 		s.bufBytes -= d.size
-		s.outMsgs++
-		s.outBytes += d.size
+		s.win.Add(d.size)
 		if s.fifo && d.group != "" {
 			s.groupOut[d.group] = d
 		}
@@ -393,18 +389,6 @@ func (s *Source) takeLocked(max int, now time.Time) []*sources.Message {
 	s.buf = keep
 	s.stats.HandedOut += int64(len(out))
 	return out
-}
-
-// fitsLocked reports whether handing d out keeps within flow control. A
-// message bigger than the byte bound goes out alone rather than never.
-func (s *Source) fitsLocked(d *delivery) bool {
-	if s.maxMsgs > 0 && s.outMsgs >= s.maxMsgs {
-		return false
-	}
-	if s.maxBytes > 0 && s.outMsgs > 0 && s.outBytes+d.size > s.maxBytes {
-		return false
-	}
-	return true
 }
 
 // current returns the delivery m was handed out as, if it is still the
@@ -431,8 +415,7 @@ func (s *Source) finishLocked(d *delivery, now time.Time, record bool) {
 	if s.held[d.id] == d {
 		delete(s.held, d.id)
 	}
-	s.outMsgs--
-	s.outBytes -= d.size
+	s.win.Remove(d.size)
 	if s.fifo && s.groupOut[d.group] == d {
 		delete(s.groupOut, d.group)
 	}

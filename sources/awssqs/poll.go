@@ -84,17 +84,17 @@ func (s *Source) roomLocked() int {
 		return 0
 	}
 	n := MaxBatch
-	held := s.outMsgs + s.bufMsgs + s.reserved
-	if s.maxMsgs > 0 {
-		n = min(n, s.maxMsgs-held)
+	held := s.win.Msgs() + s.bufMsgs + s.reserved
+	if maxMsgs := s.win.MaxMsgs(); maxMsgs > 0 {
+		n = min(n, maxMsgs-held)
 	}
-	if s.maxBytes > 0 {
-		used := s.outBytes + s.bufBytes + int(float64(s.reserved)*s.avgSize)
-		if used >= s.maxBytes && held > 0 {
+	if maxBytes := s.win.MaxBytes(); maxBytes > 0 {
+		used := s.win.Bytes() + s.bufBytes + int(float64(s.reserved)*s.avgSize)
+		if used >= maxBytes && held > 0 {
 			return 0
 		}
 		if s.avgSize > 0 {
-			n = min(n, max(1, int(float64(s.maxBytes-used)/s.avgSize)))
+			n = min(n, max(1, int(float64(maxBytes-used)/s.avgSize)))
 		}
 	}
 	// Do not hoard: enough ready in the buffer (or on its way) to serve

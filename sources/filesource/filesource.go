@@ -40,6 +40,7 @@ import (
 
 	"github.com/chorusml/chorus/sources"
 	"github.com/chorusml/chorus/sources/internal/delayq"
+	"github.com/chorusml/chorus/sources/internal/flow"
 	"github.com/chorusml/chorus/sources/internal/wake"
 	"github.com/chorusml/chorus/worker/atomicfile"
 	"github.com/chorusml/chorus/worker/errkind"
@@ -111,7 +112,6 @@ type delivery struct {
 type Source struct {
 	path, ckPath, dlPath string
 	idPrefix             string
-	maxMsgs, maxBytes    int
 	maxLine              int
 	f                    *os.File
 
@@ -124,8 +124,7 @@ type Source struct {
 	peek     *line // read but over the flow-control window
 	ready    []*line
 	delayed  delayq.Queue[*line]
-	outMsgs  int
-	outBytes int
+	win      flow.Window
 	// unresolved counts lines read and not yet acked.
 	unresolved int
 	// Lines 1..prefix are acked; prefixOff is the offset just past them.
@@ -164,8 +163,7 @@ func Open(path string, opts Options) (*Source, error) {
 		ckPath:   cmp(opts.CheckpointPath, path+".checkpoint"),
 		dlPath:   cmp(opts.DeadLetterPath, path+".deadletter.jsonl"),
 		idPrefix: path + ":",
-		maxMsgs:  orDefault(opts.FlowControl.MaxOutstandingMessages, DefaultMaxOutstandingMessages),
-		maxBytes: orDefault(opts.FlowControl.MaxOutstandingBytes, DefaultMaxOutstandingBytes),
+		win:      flow.New(opts.FlowControl, DefaultMaxOutstandingMessages, DefaultMaxOutstandingBytes),
 		maxLine:  orDefault(opts.MaxLineBytes, DefaultMaxLineBytes),
 		done:     make(chan struct{}),
 		kick:     make(chan struct{}, 1),
@@ -339,21 +337,12 @@ func (s *Source) Receive(ctx context.Context, max int) ([]*sources.Message, erro
 	}
 }
 
-// fits reports whether a line of n bytes may be handed out now. A line
-// bigger than the byte bound goes out alone rather than never.
-func (s *Source) fits(n int) bool {
-	if s.maxMsgs > 0 && s.outMsgs >= s.maxMsgs {
-		return false
-	}
-	return s.maxBytes <= 0 || s.outMsgs == 0 || s.outBytes+n <= s.maxBytes
-}
-
 // take hands out up to max lines within flow control. A read error is
 // returned with whatever was taken before it and then kept for the next
 // calls. Caller holds mu.
 func (s *Source) take(max int) ([]*line, error) {
 	var ls []*line
-	for len(ls) < max && len(s.ready) > 0 && s.fits(len(s.ready[0].body)) {
+	for len(ls) < max && len(s.ready) > 0 && s.win.Fits(len(s.ready[0].body)) {
 		l := s.ready[0]
 		s.ready[0] = nil
 		s.ready = s.ready[1:]
@@ -370,7 +359,7 @@ func (s *Source) take(max int) ([]*line, error) {
 			}
 			s.peek = l
 		}
-		if !s.fits(len(s.peek.body)) {
+		if !s.win.Fits(len(s.peek.body)) {
 			break
 		}
 		ls = append(ls, s.handOut(s.peek))
@@ -382,8 +371,7 @@ func (s *Source) take(max int) ([]*line, error) {
 func (s *Source) handOut(l *line) *line {
 	l.attempts++
 	l.state = lineOut
-	s.outMsgs++
-	s.outBytes += len(l.body)
+	s.win.Add(len(l.body))
 	return l
 }
 
@@ -547,10 +535,7 @@ func (s *Source) current(m *sources.Message) (l *line, foreign bool) {
 	return d.l, false
 }
 
-func (s *Source) release(l *line) {
-	s.outMsgs--
-	s.outBytes -= len(l.body)
-}
+func (s *Source) release(l *line) { s.win.Remove(len(l.body)) }
 
 // Ack implements sources.Source. It only updates memory; the checkpoint
 // follows within SyncInterval, so it ignores ctx.

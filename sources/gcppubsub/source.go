@@ -81,6 +81,7 @@ import (
 	"google.golang.org/api/option"
 
 	"github.com/chorusml/chorus/sources"
+	"github.com/chorusml/chorus/sources/internal/flow"
 	"github.com/chorusml/chorus/sources/internal/wake"
 	"github.com/chorusml/chorus/worker/errkind"
 )
@@ -147,11 +148,9 @@ type Stats struct {
 // Source receives from a Pub/Sub subscription. It implements
 // sources.Source and is safe for concurrent use.
 type Source struct {
-	client   *pubsub.Client
-	sub      *pubsub.Subscriber
-	dlq      *pubsub.Publisher // nil without Options.DeadLetterTopic
-	maxMsgs  int               // <= 0: unbounded
-	maxBytes int               // <= 0: unbounded
+	client *pubsub.Client
+	sub    *pubsub.Subscriber
+	dlq    *pubsub.Publisher // nil without Options.DeadLetterTopic
 
 	failedAcks atomic.Int64
 	orderNacks atomic.Int64
@@ -161,8 +160,7 @@ type Source struct {
 	keys     map[string]*keyQueue // ordering keys with a message active or awaited
 	blocks   []blockRef           // keys awaiting a nacked message, oldest first
 	buffered int                  // queued deliveries, ready or held back
-	outMsgs  int
-	outBytes int
+	win      flow.Window          // handed out
 	held     int
 	stopPull context.CancelFunc
 	pullDone chan struct{}
@@ -212,18 +210,17 @@ func Open(ctx context.Context, o Options) (*Source, error) {
 		return nil, classify("new client", err)
 	}
 	s := &Source{
-		client:   client,
-		sub:      client.Subscriber(o.Subscription),
-		maxMsgs:  orDefault(o.FlowControl.MaxOutstandingMessages, DefaultMaxOutstandingMessages),
-		maxBytes: orDefault(o.FlowControl.MaxOutstandingBytes, DefaultMaxOutstandingBytes),
-		keys:     map[string]*keyQueue{},
+		client: client,
+		sub:    client.Subscriber(o.Subscription),
+		win:    flow.New(o.FlowControl, DefaultMaxOutstandingMessages, DefaultMaxOutstandingBytes),
+		keys:   map[string]*keyQueue{},
 	}
 	s.sub.ReceiveSettings = pubsub.ReceiveSettings{
 		// The client's bounds match ours, so it stops pulling at about the
 		// point where Receive stops handing out (it counts data bytes only,
 		// we count attributes too).
-		MaxOutstandingMessages:     s.maxMsgs,
-		MaxOutstandingBytes:        s.maxBytes,
+		MaxOutstandingMessages:     s.win.MaxMsgs(),
+		MaxOutstandingBytes:        s.win.MaxBytes(),
 		NumGoroutines:              max(o.Streams, 1),
 		MaxExtension:               o.MaxExtension,
 		MaxDurationPerAckExtension: o.MaxExtensionPeriod,
@@ -243,13 +240,6 @@ func Open(ctx context.Context, o Options) (*Source, error) {
 	s.startPull()
 	s.mu.Unlock()
 	return s, nil
-}
-
-func orDefault(v, def int) int {
-	if v == 0 {
-		return def
-	}
-	return v
 }
 
 // startPull runs the streaming pull in the background under its own
@@ -328,8 +318,7 @@ func (s *Source) abandon(d *delivery) bool {
 	case stateQueued:
 		s.buffered--
 	case stateOut:
-		s.outMsgs--
-		s.outBytes -= d.size
+		s.win.Remove(d.size)
 	case stateHeld:
 		d.timer.Stop()
 		s.held--
@@ -400,18 +389,12 @@ func (s *Source) take(max int) []*sources.Message {
 		if d.state != stateQueued {
 			continue // abandoned while queued
 		}
-		if s.maxMsgs > 0 && s.outMsgs >= s.maxMsgs {
-			break
-		}
-		// A message bigger than the byte bound goes out alone rather than
-		// never.
-		if s.maxBytes > 0 && s.outMsgs > 0 && s.outBytes+d.size > s.maxBytes {
+		if !s.win.Fits(d.size) {
 			break
 		}
 		d.state = stateOut
 		s.buffered--
-		s.outMsgs++
-		s.outBytes += d.size
+		s.win.Add(d.size)
 		batch = append(batch, &d.msg)
 	}
 	if i > 0 {
@@ -442,8 +425,7 @@ func (s *Source) current(m *sources.Message) (d *delivery, foreign bool) {
 // bounced (see keyDone). Caller holds mu.
 func (s *Source) finish(d *delivery, nacked bool) []*delivery {
 	d.state = stateDone
-	s.outMsgs--
-	s.outBytes -= d.size
+	s.win.Remove(d.size)
 	return s.keyDone(d, nacked)
 }
 
@@ -548,8 +530,7 @@ func (s *Source) Nack(_ context.Context, msgs []*sources.Message, delay time.Dur
 		// busy until the nack is sent, so the key's next message cannot
 		// overtake this one's redelivery.
 		d.state = stateHeld
-		s.outMsgs--
-		s.outBytes -= d.size
+		s.win.Remove(d.size)
 		s.held++
 		d.timer = time.AfterFunc(delay, func() { s.release(d) })
 	}
@@ -675,7 +656,7 @@ func (s *Source) Stats() Stats {
 		FailedAcks:  s.failedAcks.Load(),
 		OrderNacks:  s.orderNacks.Load(),
 		Buffered:    s.buffered,
-		Outstanding: s.outMsgs,
+		Outstanding: s.win.Msgs(),
 		Held:        s.held,
 	}
 }

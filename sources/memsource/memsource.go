@@ -23,6 +23,7 @@ import (
 
 	"github.com/chorusml/chorus/sources"
 	"github.com/chorusml/chorus/sources/internal/delayq"
+	"github.com/chorusml/chorus/sources/internal/flow"
 	"github.com/chorusml/chorus/sources/internal/wake"
 	"github.com/chorusml/chorus/worker/errkind"
 )
@@ -193,15 +194,13 @@ func (t *Topic) promote(now int64) {
 
 // Source receives from a Topic. It implements sources.Source.
 type Source struct {
-	t        *Topic
-	maxMsgs  int // <= 0: unbounded
-	maxBytes int // <= 0: unbounded
+	t *Topic
 
 	// Guarded by t.mu: batch-level locking on one mutex keeps Receive and
 	// Ack to one lock round trip each.
-	outMsgs, outBytes int
-	out               entry // sentinel of the outstanding list
-	closed            bool
+	win    flow.Window
+	out    entry // sentinel of the outstanding list
+	closed bool
 }
 
 var _ sources.Source = (*Source)(nil)
@@ -210,19 +209,11 @@ var _ sources.Source = (*Source)(nil)
 // Default… constants, negative ones disable the bound).
 func NewSource(t *Topic, fc sources.FlowControl) *Source {
 	s := &Source{
-		t:        t,
-		maxMsgs:  orDefault(fc.MaxOutstandingMessages, DefaultMaxOutstandingMessages),
-		maxBytes: orDefault(fc.MaxOutstandingBytes, DefaultMaxOutstandingBytes),
+		t:   t,
+		win: flow.New(fc, DefaultMaxOutstandingMessages, DefaultMaxOutstandingBytes),
 	}
 	s.out.prev, s.out.next = &s.out, &s.out
 	return s
-}
-
-func orDefault(v, def int) int {
-	if v == 0 {
-		return def
-	}
-	return v
 }
 
 // delivery is one hand-out of an entry. The Message lives inside it so a
@@ -282,20 +273,14 @@ func (s *Source) Receive(ctx context.Context, max int) ([]*sources.Message, erro
 // holds t.mu.
 func (s *Source) take(max int) []delivery {
 	t := s.t
-	n, msgs, bytes := 0, s.outMsgs, s.outBytes
+	n := 0
 	for n < max && n < t.ready.len() {
 		e := t.ready.at(n)
-		if s.maxMsgs > 0 && msgs >= s.maxMsgs {
+		if !s.win.Fits(e.size) {
 			break
 		}
-		// A message bigger than the byte bound goes out alone rather than
-		// never.
-		if s.maxBytes > 0 && msgs > 0 && bytes+e.size > s.maxBytes {
-			break
-		}
+		s.win.Add(e.size)
 		n++
-		msgs++
-		bytes += e.size
 	}
 	if n == 0 {
 		return nil
@@ -308,7 +293,6 @@ func (s *Source) take(max int) []delivery {
 		s.link(e)
 		ds[i] = delivery{e: e, src: s, attempt: e.attempts}
 	}
-	s.outMsgs, s.outBytes = msgs, bytes
 	return ds
 }
 
@@ -351,8 +335,7 @@ func (s *Source) current(m *sources.Message) (e *entry, foreign bool) {
 func (s *Source) release(e *entry) {
 	s.unlink(e)
 	e.owner = nil
-	s.outMsgs--
-	s.outBytes -= e.size
+	s.win.Remove(e.size)
 }
 
 // Ack implements sources.Source. It is a local operation and ignores ctx.
@@ -481,7 +464,7 @@ func (s *Source) Close(context.Context) error {
 		e = next
 	}
 	s.out.prev, s.out.next = &s.out, &s.out
-	s.outMsgs, s.outBytes = 0, 0
+	s.win.Reset()
 	t.wake.Broadcast()
 	return nil
 }
