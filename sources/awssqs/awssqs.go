@@ -38,6 +38,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/chorusml/chorus/sources"
+	"github.com/chorusml/chorus/sources/internal/contract"
 	"github.com/chorusml/chorus/sources/internal/flow"
 	"github.com/chorusml/chorus/sources/internal/wake"
 	"github.com/chorusml/chorus/worker/errkind"
@@ -301,8 +302,8 @@ func (s *Source) Stats() Stats {
 // receive failure of the pollers is returned by a Receive that finds
 // nothing to hand out; the pollers pause until it is.
 func (s *Source) Receive(ctx context.Context, max int) ([]*sources.Message, error) {
-	if max <= 0 {
-		return nil, errkind.Errorf(errkind.InvalidInput, sources.ReasonBadRequest, "awssqs: receive: max %d, want > 0", max)
+	if err := contract.CheckMax("awssqs", max); err != nil {
+		return nil, err
 	}
 	var timer wake.Timer
 	defer timer.Stop()
@@ -394,15 +395,15 @@ func (s *Source) takeLocked(max int, now time.Time) []*sources.Message {
 // current returns the delivery m was handed out as, if it is still the
 // live one. foreign reports a message this Source never received. Caller
 // holds mu.
-func (s *Source) current(m *sources.Message) (d *delivery, foreign bool) {
+func (s *Source) current(m *sources.Message) (*delivery, contract.Status) {
 	d, ok := m.Handle.(*delivery)
 	if !ok || d.src != s {
-		return nil, true
+		return nil, contract.Foreign
 	}
 	if d.state != stOut || d.settling || s.held[d.id] != d {
-		return nil, false
+		return nil, contract.Stale
 	}
-	return d, false
+	return d, contract.Live
 }
 
 // finishLocked ends a handed-out delivery (acked, nacked or gone). Caller
@@ -477,21 +478,11 @@ func (s *Source) Ack(ctx context.Context, msgs []*sources.Message) error {
 		s.mu.Unlock()
 		return errClosed("ack")
 	}
-	var (
-		ds      []*delivery
-		foreign int
-	)
-	for _, m := range msgs {
-		d, bad := s.current(m)
-		if bad {
-			foreign++
-		}
-		if d == nil {
-			continue
-		}
+	var ds []*delivery
+	foreign := contract.Each(msgs, s.current, func(d *delivery) {
 		d.settling = true
 		ds = append(ds, d)
-	}
+	})
 	if len(ds) == 0 {
 		s.mu.Unlock()
 		return foreignErr("ack", foreign)
@@ -563,17 +554,9 @@ func (s *Source) Nack(ctx context.Context, msgs []*sources.Message, delay time.D
 	}
 	var (
 		entries []entry
-		foreign int
 		groups  map[string]bool
 	)
-	for _, m := range msgs {
-		d, bad := s.current(m)
-		if bad {
-			foreign++
-		}
-		if d == nil {
-			continue
-		}
+	foreign := contract.Each(msgs, s.current, func(d *delivery) {
 		// SQS counts its 12h from the receipt.
 		left := int64((MaxVisibility-now.Sub(d.receivedAt))/time.Second) - 1
 		entries = append(entries, entry{d: d, receipt: d.receipt, timeout: int32(max(min(secs, left), 0))})
@@ -585,7 +568,7 @@ func (s *Source) Nack(ctx context.Context, msgs []*sources.Message, delay time.D
 			}
 			groups[d.group] = true
 		}
-	}
+	})
 	for _, d := range s.buf {
 		if d.state == stBuffered && groups[d.group] {
 			entries = append(entries, entry{d: d, receipt: d.receipt})
@@ -756,15 +739,10 @@ func waitCtx(ctx context.Context, wait func()) bool {
 	}
 }
 
-func errClosed(op string) error {
-	return errkind.New(errkind.Permanent, sources.ReasonSourceClosed, fmt.Errorf("awssqs: %s: %w", op, sources.ErrClosed))
-}
+func errClosed(op string) error { return contract.ErrClosed("awssqs", op) }
 
 func foreignErr(op string, n int) error {
-	if n == 0 {
-		return nil
-	}
-	return errkind.Errorf(errkind.InvalidInput, sources.ReasonForeignMessage, "awssqs: %s: %d message(s) not received by this source", op, n)
+	return contract.ErrForeign("awssqs", op, n, "by this source")
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -39,6 +39,7 @@ import (
 	"time"
 
 	"github.com/chorusml/chorus/sources"
+	"github.com/chorusml/chorus/sources/internal/contract"
 	"github.com/chorusml/chorus/sources/internal/delayq"
 	"github.com/chorusml/chorus/sources/internal/flow"
 	"github.com/chorusml/chorus/sources/internal/wake"
@@ -285,8 +286,8 @@ func (s *Source) Done() <-chan struct{} { return s.done }
 // Receive implements sources.Source. Nacked lines whose delay is over come
 // before lines not yet read.
 func (s *Source) Receive(ctx context.Context, max int) ([]*sources.Message, error) {
-	if max <= 0 {
-		return nil, errkind.Errorf(errkind.InvalidInput, sources.ReasonBadRequest, "filesource: receive: max %d, want > 0", max)
+	if err := contract.CheckMax("filesource", max); err != nil {
+		return nil, err
 	}
 	var (
 		timer    wake.Timer
@@ -522,17 +523,17 @@ func (s *Source) fill(ls []*line) []*sources.Message {
 	return out
 }
 
-// current returns the line behind m if m is its live delivery; stale
-// deliveries are ignored by contract. Caller holds mu.
-func (s *Source) current(m *sources.Message) (l *line, foreign bool) {
+// current returns the line behind m if m is its live delivery. Caller
+// holds mu.
+func (s *Source) current(m *sources.Message) (*line, contract.Status) {
 	d, ok := m.Handle.(*delivery)
 	if !ok || d.src != s {
-		return nil, true
+		return nil, contract.Foreign
 	}
 	if d.l.state != lineOut || d.l.attempts != d.attempt {
-		return nil, false
+		return nil, contract.Stale
 	}
-	return d.l, false
+	return d.l, contract.Live
 }
 
 func (s *Source) release(l *line) { s.win.Remove(len(l.body)) }
@@ -543,26 +544,18 @@ func (s *Source) Ack(_ context.Context, msgs []*sources.Message) error {
 	if len(msgs) == 0 {
 		return nil
 	}
-	foreign := 0
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return errClosed("ack")
 	}
-	for _, m := range msgs {
-		l, bad := s.current(m)
-		if bad {
-			foreign++
-		}
-		if l == nil {
-			continue
-		}
+	foreign := contract.Each(msgs, s.current, func(l *line) {
 		s.release(l)
 		l.state = lineAcked
 		l.body = nil
 		s.unresolved--
 		s.resolve(l.no, l.end)
-	}
+	})
 	s.checkDrained()
 	s.wake.Broadcast()
 	return foreignErr("ack", foreign)
@@ -573,21 +566,13 @@ func (s *Source) Nack(_ context.Context, msgs []*sources.Message, delay time.Dur
 	if len(msgs) == 0 {
 		return nil
 	}
-	foreign := 0
 	readyAt := time.Now().Add(delay).UnixNano()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return errClosed("nack")
 	}
-	for _, m := range msgs {
-		l, bad := s.current(m)
-		if bad {
-			foreign++
-		}
-		if l == nil {
-			continue
-		}
+	foreign := contract.Each(msgs, s.current, func(l *line) {
 		s.release(l)
 		l.state = lineWaiting
 		if delay <= 0 {
@@ -595,7 +580,7 @@ func (s *Source) Nack(_ context.Context, msgs []*sources.Message, delay time.Dur
 		} else {
 			s.delayed.Push(readyAt, uint64(l.no), l)
 		}
-	}
+	})
 	s.wake.Broadcast()
 	return foreignErr("nack", foreign)
 }
@@ -741,15 +726,10 @@ func writeCheckpoint(path string, cp checkpoint) error {
 	return nil
 }
 
-func errClosed(op string) error {
-	return errkind.New(errkind.Permanent, sources.ReasonSourceClosed, fmt.Errorf("filesource: %s: %w", op, sources.ErrClosed))
-}
+func errClosed(op string) error { return contract.ErrClosed("filesource", op) }
 
 func foreignErr(op string, n int) error {
-	if n == 0 {
-		return nil
-	}
-	return errkind.Errorf(errkind.InvalidInput, sources.ReasonForeignMessage, "filesource: %s: %d message(s) not received from this source", op, n)
+	return contract.ErrForeign("filesource", op, n, "from this source")
 }
 
 // span is a run of acked lines first..last; end is the offset just past

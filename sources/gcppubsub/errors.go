@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/chorusml/chorus/sources"
+	"github.com/chorusml/chorus/sources/internal/contract"
 	"github.com/chorusml/chorus/worker/errkind"
 )
 
@@ -70,9 +71,7 @@ func classify(op string, err error) error {
 	return errkind.New(errkind.Unknown, "pubsub_error", wrapped)
 }
 
-func errClosed(op string) error {
-	return errkind.New(errkind.Permanent, sources.ReasonSourceClosed, fmt.Errorf("gcppubsub: %s: %w", op, sources.ErrClosed))
-}
+func errClosed(op string) error { return contract.ErrClosed("gcppubsub", op) }
 
 // Classify wraps err from the Pub/Sub operation op with its errkind,
 // through the table above, for tools that call the Pub/Sub API beside the

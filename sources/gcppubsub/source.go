@@ -81,6 +81,7 @@ import (
 	"google.golang.org/api/option"
 
 	"github.com/chorusml/chorus/sources"
+	"github.com/chorusml/chorus/sources/internal/contract"
 	"github.com/chorusml/chorus/sources/internal/flow"
 	"github.com/chorusml/chorus/sources/internal/wake"
 	"github.com/chorusml/chorus/worker/errkind"
@@ -339,8 +340,8 @@ func (s *Source) abandon(d *delivery) bool {
 // as stale), and Receive returns the error, classified, once and starts a
 // new pull: the caller's backoff paces the restarts.
 func (s *Source) Receive(ctx context.Context, max int) ([]*sources.Message, error) {
-	if max <= 0 {
-		return nil, errkind.Errorf(errkind.InvalidInput, sources.ReasonBadRequest, "gcppubsub: receive: max %d, want > 0", max)
+	if err := contract.CheckMax("gcppubsub", max); err != nil {
+		return nil, err
 	}
 	var (
 		timer    wake.Timer
@@ -410,15 +411,15 @@ func (s *Source) take(max int) []*sources.Message {
 // current returns the delivery m came from if it is out from this Source;
 // stale deliveries (acked, nacked, abandoned) are nil by contract.
 // Caller holds mu.
-func (s *Source) current(m *sources.Message) (d *delivery, foreign bool) {
+func (s *Source) current(m *sources.Message) (*delivery, contract.Status) {
 	d, ok := m.Handle.(*delivery)
 	if !ok || d.src != s {
-		return nil, true
+		return nil, contract.Foreign
 	}
 	if d.state != stateOut {
-		return nil, false
+		return nil, contract.Stale
 	}
-	return d, false
+	return d, contract.Live
 }
 
 // finish moves an out delivery to done and returns what its ordering key
@@ -439,22 +440,15 @@ func (s *Source) Ack(ctx context.Context, msgs []*sources.Message) error {
 		return nil
 	}
 	var acked []*delivery
-	foreign := 0
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return errClosed("ack")
 	}
-	for _, m := range msgs {
-		d, bad := s.current(m)
-		if bad {
-			foreign++
-		}
-		if d != nil {
-			s.finish(d, false)
-			acked = append(acked, d)
-		}
-	}
+	foreign := contract.Each(msgs, s.current, func(d *delivery) {
+		s.finish(d, false)
+		acked = append(acked, d)
+	})
 	if len(acked) > 0 {
 		s.wake.Broadcast()
 	}
@@ -507,24 +501,16 @@ func (s *Source) Nack(_ context.Context, msgs []*sources.Message, delay time.Dur
 		return nil
 	}
 	var now, bounced []*delivery
-	foreign := 0
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return errClosed("nack")
 	}
-	for _, m := range msgs {
-		d, bad := s.current(m)
-		if bad {
-			foreign++
-		}
-		if d == nil {
-			continue
-		}
+	foreign := contract.Each(msgs, s.current, func(d *delivery) {
 		if delay <= 0 {
 			bounced = append(bounced, s.finish(d, true)...)
 			now = append(now, d)
-			continue
+			return
 		}
 		// Room frees now, as the contract says; the ordering key stays
 		// busy until the nack is sent, so the key's next message cannot
@@ -533,7 +519,7 @@ func (s *Source) Nack(_ context.Context, msgs []*sources.Message, delay time.Dur
 		s.win.Remove(d.size)
 		s.held++
 		d.timer = time.AfterFunc(delay, func() { s.release(d) })
-	}
+	})
 	s.wake.Broadcast()
 	s.mu.Unlock()
 	for _, d := range now {
@@ -662,8 +648,5 @@ func (s *Source) Stats() Stats {
 }
 
 func foreignErr(op string, n int) error {
-	if n == 0 {
-		return nil
-	}
-	return errkind.Errorf(errkind.InvalidInput, sources.ReasonForeignMessage, "gcppubsub: %s: %d message(s) not received from this source", op, n)
+	return contract.ErrForeign("gcppubsub", op, n, "from this source")
 }

@@ -22,10 +22,10 @@ import (
 	"time"
 
 	"github.com/chorusml/chorus/sources"
+	"github.com/chorusml/chorus/sources/internal/contract"
 	"github.com/chorusml/chorus/sources/internal/delayq"
 	"github.com/chorusml/chorus/sources/internal/flow"
 	"github.com/chorusml/chorus/sources/internal/wake"
-	"github.com/chorusml/chorus/worker/errkind"
 )
 
 // Flow control defaults, used where a sources.FlowControl field is zero.
@@ -228,8 +228,8 @@ type delivery struct {
 
 // Receive implements sources.Source. It hands out nothing once ctx is done.
 func (s *Source) Receive(ctx context.Context, max int) ([]*sources.Message, error) {
-	if max <= 0 {
-		return nil, errkind.Errorf(errkind.InvalidInput, sources.ReasonBadRequest, "memsource: receive: max %d, want > 0", max)
+	if err := contract.CheckMax("memsource", max); err != nil {
+		return nil, err
 	}
 	t := s.t
 	var (
@@ -318,17 +318,17 @@ func fill(ds []delivery) []*sources.Message {
 }
 
 // current returns the entry m was delivered from if that delivery is still
-// the live one for this source; stale deliveries are ignored by contract.
-// Caller holds t.mu.
-func (s *Source) current(m *sources.Message) (e *entry, foreign bool) {
+// the live one for this source. A delivery by another source on the same
+// topic is stale, not foreign. Caller holds t.mu.
+func (s *Source) current(m *sources.Message) (*entry, contract.Status) {
 	d, ok := m.Handle.(*delivery)
 	if !ok || d.src.t != s.t {
-		return nil, true
+		return nil, contract.Foreign
 	}
 	if d.src != s || d.e.owner != s || d.e.attempts != d.attempt {
-		return nil, false
+		return nil, contract.Stale
 	}
-	return d.e, false
+	return d.e, contract.Live
 }
 
 // release takes e off this source's outstanding list. Caller holds t.mu.
@@ -346,24 +346,16 @@ func (s *Source) Ack(_ context.Context, msgs []*sources.Message) error {
 		return nil
 	}
 	t := s.t
-	foreign := 0
 	t.mu.Lock()
 	if s.closed {
 		t.mu.Unlock()
 		return errClosed("ack")
 	}
 	n := 0
-	for _, m := range msgs {
-		e, bad := s.current(m)
-		if bad {
-			foreign++
-		}
-		if e == nil {
-			continue
-		}
+	foreign := contract.Each(msgs, s.current, func(e *entry) {
 		s.release(e)
 		n++
-	}
+	})
 	if n > 0 {
 		t.unacked -= n
 		t.stats.Acked += int64(n)
@@ -379,21 +371,13 @@ func (s *Source) Nack(_ context.Context, msgs []*sources.Message, delay time.Dur
 		return nil
 	}
 	t := s.t
-	foreign := 0
 	now := time.Now()
 	t.mu.Lock()
 	if s.closed {
 		t.mu.Unlock()
 		return errClosed("nack")
 	}
-	for _, m := range msgs {
-		e, bad := s.current(m)
-		if bad {
-			foreign++
-		}
-		if e == nil {
-			continue
-		}
+	foreign := contract.Each(msgs, s.current, func(e *entry) {
 		s.release(e)
 		switch {
 		case t.opts.MaxDeliveries > 0 && e.attempts >= t.opts.MaxDeliveries:
@@ -403,7 +387,7 @@ func (s *Source) Nack(_ context.Context, msgs []*sources.Message, delay time.Dur
 		default:
 			t.delayed.Push(now.Add(delay).UnixNano(), e.seq, e)
 		}
-	}
+	})
 	t.wake.Broadcast()
 	t.mu.Unlock()
 	return foreignErr("nack", foreign)
@@ -480,15 +464,10 @@ func (s *Source) unlink(e *entry) {
 	e.prev, e.next = nil, nil
 }
 
-func errClosed(op string) error {
-	return errkind.New(errkind.Permanent, sources.ReasonSourceClosed, fmt.Errorf("memsource: %s: %w", op, sources.ErrClosed))
-}
+func errClosed(op string) error { return contract.ErrClosed("memsource", op) }
 
 func foreignErr(op string, n int) error {
-	if n == 0 {
-		return nil
-	}
-	return errkind.Errorf(errkind.InvalidInput, sources.ReasonForeignMessage, "memsource: %s: %d message(s) not received from this topic", op, n)
+	return contract.ErrForeign("memsource", op, n, "from this topic")
 }
 
 // size mirrors sources.Message.Size without building a Message.
