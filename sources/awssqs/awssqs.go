@@ -91,6 +91,28 @@ type Options struct {
 	// released, buffered ones included. Zero fields take the Default…
 	// constants; negative ones disable the bound.
 	FlowControl sources.FlowControl
+
+	// clock is the real one when nil; this package's tests set a fake to
+	// drive the heartbeat.
+	clock clock
+}
+
+// clock is where the lease bookkeeping (receipt, hand-out and ack times,
+// extension deadlines) reads the time and where the heartbeat gets its
+// ticker. Receive's own wait is always real time.
+type clock interface {
+	Now() time.Time
+	// NewTicker returns a ticker's channel and its Stop.
+	NewTicker(d time.Duration) (<-chan time.Time, func())
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+func (realClock) NewTicker(d time.Duration) (<-chan time.Time, func()) {
+	t := time.NewTicker(d)
+	return t.C, t.Stop
 }
 
 // Stats are a Source's counters since New.
@@ -162,6 +184,7 @@ type delivery struct {
 type Source struct {
 	api     api
 	o       Options
+	clk     clock
 	fifo    bool
 	dlqFIFO bool
 
@@ -211,6 +234,7 @@ func newSource(c api, o Options) (*Source, error) {
 	s := &Source{
 		api:        c,
 		o:          o,
+		clk:        o.clock,
 		fifo:       isFIFO(o.QueueURL),
 		dlqFIFO:    isFIFO(o.DeadLetterQueueURL),
 		visibility: o.VisibilityTimeout,
@@ -220,6 +244,9 @@ func newSource(c api, o Options) (*Source, error) {
 		hbDone:     make(chan struct{}),
 		held:       map[string]*delivery{},
 		groupOut:   map[string]*delivery{},
+	}
+	if s.clk == nil {
+		s.clk = realClock{}
 	}
 	if o.WaitTime > 0 {
 		s.wait = int32(ceilSeconds(o.WaitTime))
@@ -317,8 +344,7 @@ func (s *Source) Receive(ctx context.Context, max int) ([]*sources.Message, erro
 			s.mu.Unlock()
 			return nil, errClosed("receive")
 		}
-		now := time.Now()
-		if msgs := s.takeLocked(max, now); len(msgs) > 0 {
+		if msgs := s.takeLocked(max, s.clk.Now()); len(msgs) > 0 {
 			s.wake.Broadcast() // room in the buffer: pollers may ask for more
 			s.mu.Unlock()
 			return msgs, nil
@@ -329,7 +355,7 @@ func (s *Source) Receive(ctx context.Context, max int) ([]*sources.Message, erro
 			s.mu.Unlock()
 			return nil, err
 		}
-		wait := deadline.Sub(now)
+		wait := time.Until(deadline)
 		if wait <= 0 {
 			s.mu.Unlock()
 			return nil, nil
@@ -507,7 +533,7 @@ func (s *Source) Ack(ctx context.Context, msgs []*sources.Message) error {
 		results, callErr := s.deleteEntries(ctx, entries)
 		errs = append(errs, callErr)
 
-		now := time.Now()
+		now := s.clk.Now()
 		s.mu.Lock()
 		var again []*delivery
 		for i, d := range ds {
@@ -546,7 +572,7 @@ func (s *Source) Nack(ctx context.Context, msgs []*sources.Message, delay time.D
 		return nil
 	}
 	secs := min(ceilSeconds(delay), int64(MaxVisibility/time.Second))
-	now := time.Now()
+	now := s.clk.Now()
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -712,7 +738,7 @@ func (s *Source) Close(ctx context.Context) error {
 		case stBuffered:
 			s.dropLocked(d)
 		case stOut:
-			s.finishLocked(d, time.Now(), false)
+			s.finishLocked(d, s.clk.Now(), false)
 		}
 	}
 	s.buf = nil

@@ -55,7 +55,7 @@ func (s *Source) poll() {
 			MessageAttributeNames:       []string{"All"},
 			MessageSystemAttributeNames: systemAttributes,
 		})
-		now := time.Now()
+		now := s.clk.Now()
 
 		s.mu.Lock()
 		s.reserved -= n
