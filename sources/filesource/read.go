@@ -57,13 +57,10 @@ func (s *Source) Receive(ctx context.Context, max int) ([]*sources.Message, erro
 		if deadline == 0 {
 			deadline = now + int64(maxWait)
 		}
-		wait := time.Duration(deadline - now)
-		if wait <= 0 {
+		wait, ok := s.delayed.Wait(now, deadline)
+		if !ok {
 			s.mu.Unlock()
 			return nil, nil
-		}
-		if due, ok := s.delayed.Next(); ok {
-			wait = min(wait, time.Duration(due-now))
 		}
 		woken := s.wake.Chan()
 		s.mu.Unlock()

@@ -255,13 +255,10 @@ func (s *Source) Receive(ctx context.Context, max int) ([]*sources.Message, erro
 		if deadline == 0 {
 			deadline = now + int64(maxWait)
 		}
-		wait := time.Duration(deadline - now)
-		if wait <= 0 {
+		wait, ok := t.delayed.Wait(now, deadline)
+		if !ok {
 			t.mu.Unlock()
 			return nil, nil
-		}
-		if due, ok := t.delayed.Next(); ok {
-			wait = min(wait, time.Duration(due-now))
 		}
 		woken := t.wake.Chan()
 		t.mu.Unlock()
