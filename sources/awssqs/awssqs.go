@@ -419,8 +419,8 @@ func (s *Source) takeLocked(max int, now time.Time) []*sources.Message {
 }
 
 // current returns the delivery m was handed out as, if it is still the
-// live one. foreign reports a message this Source never received. Caller
-// holds mu.
+// live one; a message this Source never received is foreign. Caller holds
+// mu.
 func (s *Source) current(m *sources.Message) (*delivery, contract.Status) {
 	d, ok := m.Handle.(*delivery)
 	if !ok || d.src != s {
