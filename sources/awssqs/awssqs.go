@@ -38,6 +38,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/chorusml/chorus/sources"
+	"github.com/chorusml/chorus/sources/internal/contract"
+	"github.com/chorusml/chorus/sources/internal/flow"
+	"github.com/chorusml/chorus/sources/internal/wake"
 	"github.com/chorusml/chorus/worker/errkind"
 )
 
@@ -51,8 +54,8 @@ const (
 	closePollGrace                = 2 * time.Second
 	DefaultVisibilityTimeout      = 30 * time.Second
 	DefaultMaxExtension           = time.Hour
-	DefaultMaxOutstandingMessages = 1000
-	DefaultMaxOutstandingBytes    = 100 << 20
+	DefaultMaxOutstandingMessages = sources.DefaultMaxOutstandingMessages
+	DefaultMaxOutstandingBytes    = sources.DefaultMaxOutstandingBytes
 )
 
 // maxReceiveWait is how long Receive blocks when nothing is buffered: the
@@ -88,6 +91,28 @@ type Options struct {
 	// released, buffered ones included. Zero fields take the Default…
 	// constants; negative ones disable the bound.
 	FlowControl sources.FlowControl
+
+	// clock is the real one when nil; this package's tests set a fake to
+	// drive the heartbeat.
+	clock clock
+}
+
+// clock is where the lease bookkeeping (receipt, hand-out and ack times,
+// extension deadlines) reads the time and where the heartbeat gets its
+// ticker. Receive's own wait is always real time.
+type clock interface {
+	Now() time.Time
+	// NewTicker returns a ticker's channel and its Stop.
+	NewTicker(d time.Duration) (<-chan time.Time, func())
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+func (realClock) NewTicker(d time.Duration) (<-chan time.Time, func()) {
+	t := time.NewTicker(d)
+	return t.C, t.Stop
 }
 
 // Stats are a Source's counters since New.
@@ -159,13 +184,12 @@ type delivery struct {
 type Source struct {
 	api     api
 	o       Options
+	clk     clock
 	fifo    bool
 	dlqFIFO bool
 
 	wait       int32 // long-poll seconds
 	visibility time.Duration
-	maxMsgs    int // <= 0: unbounded
-	maxBytes   int // <= 0: unbounded
 	bufCap     int // most handout-ready messages to hold unasked
 	tick       time.Duration
 
@@ -182,8 +206,7 @@ type Source struct {
 	held     map[string]*delivery // by message ID: buffered and handed out
 	buf      []*delivery          // buffered, in receive order
 	groupOut map[string]*delivery // FIFO: group → its handed-out delivery
-	outMsgs  int
-	outBytes int
+	win      flow.Window          // handed out
 	bufMsgs  int
 	bufBytes int
 	reserved int            // message slots asked for by receives in flight
@@ -192,14 +215,14 @@ type Source struct {
 	ops      sync.WaitGroup // Ack, Nack, DeadLetter in flight
 	proc     ring           // recent processing times
 	stats    Stats
-	wake     chan struct{}
+	wake     wake.Signal // wakes Receive callers and pollers
 }
 
 // New returns a Source reading o.QueueURL with client (see NewClient) and
 // starts its pollers and heartbeat.
 func New(client *sqs.Client, o Options) (*Source, error) {
 	if client == nil {
-		return nil, errkind.Errorf(errkind.Permanent, "bad_config", "awssqs: nil client")
+		return nil, errkind.Errorf(errkind.Permanent, sources.ReasonBadConfig, "awssqs: nil client")
 	}
 	return newSource(client, o)
 }
@@ -211,16 +234,19 @@ func newSource(c api, o Options) (*Source, error) {
 	s := &Source{
 		api:        c,
 		o:          o,
+		clk:        o.clock,
 		fifo:       isFIFO(o.QueueURL),
 		dlqFIFO:    isFIFO(o.DeadLetterQueueURL),
 		visibility: o.VisibilityTimeout,
-		maxMsgs:    o.FlowControl.MaxOutstandingMessages,
-		maxBytes:   o.FlowControl.MaxOutstandingBytes,
+		win:        flow.New(o.FlowControl, DefaultMaxOutstandingMessages, DefaultMaxOutstandingBytes),
 		bufCap:     MaxBatch * o.Pollers,
 		stop:       make(chan struct{}),
 		hbDone:     make(chan struct{}),
 		held:       map[string]*delivery{},
 		groupOut:   map[string]*delivery{},
+	}
+	if s.clk == nil {
+		s.clk = realClock{}
 	}
 	if o.WaitTime > 0 {
 		s.wait = int32(ceilSeconds(o.WaitTime))
@@ -238,7 +264,7 @@ func newSource(c api, o Options) (*Source, error) {
 
 func (o *Options) defaults() error {
 	bad := func(format string, args ...any) error {
-		return errkind.Errorf(errkind.Permanent, "bad_config", "awssqs: "+format, args...)
+		return errkind.Errorf(errkind.Permanent, sources.ReasonBadConfig, "awssqs: "+format, args...)
 	}
 	if o.QueueURL == "" {
 		return bad("QueueURL is required")
@@ -297,32 +323,17 @@ func (s *Source) Stats() Stats {
 	return s.stats
 }
 
-// waitChan returns the channel the next broadcast closes. Caller holds mu.
-func (s *Source) waitChan() chan struct{} {
-	if s.wake == nil {
-		s.wake = make(chan struct{})
-	}
-	return s.wake
-}
-
-// broadcast wakes Receive callers and pollers. Caller holds mu.
-func (s *Source) broadcast() {
-	if s.wake != nil {
-		close(s.wake)
-		s.wake = nil
-	}
-}
-
 // Receive implements sources.Source. It hands out buffered messages within
 // the flow-control bounds (for a FIFO queue, at most one per message group
 // at a time, in receive order), waiting up to about a second for some. A
 // receive failure of the pollers is returned by a Receive that finds
 // nothing to hand out; the pollers pause until it is.
 func (s *Source) Receive(ctx context.Context, max int) ([]*sources.Message, error) {
-	if max <= 0 {
-		return nil, errkind.Errorf(errkind.InvalidInput, "bad_request", "awssqs: receive: max %d, want > 0", max)
+	if err := contract.CheckMax("awssqs", max); err != nil {
+		return nil, err
 	}
-	var timer *time.Timer
+	var timer wake.Timer
+	defer timer.Stop()
 	deadline := time.Now().Add(maxReceiveWait)
 	for {
 		if err := ctx.Err(); err != nil {
@@ -333,36 +344,25 @@ func (s *Source) Receive(ctx context.Context, max int) ([]*sources.Message, erro
 			s.mu.Unlock()
 			return nil, errClosed("receive")
 		}
-		now := time.Now()
-		if msgs := s.takeLocked(max, now); len(msgs) > 0 {
-			s.broadcast() // room in the buffer: pollers may ask for more
+		if msgs := s.takeLocked(max, s.clk.Now()); len(msgs) > 0 {
+			s.wake.Broadcast() // room in the buffer: pollers may ask for more
 			s.mu.Unlock()
 			return msgs, nil
 		}
 		if err := s.recvErr; err != nil {
 			s.recvErr = nil
-			s.broadcast() // pollers resume
+			s.wake.Broadcast() // pollers resume
 			s.mu.Unlock()
 			return nil, err
 		}
-		wait := deadline.Sub(now)
+		wait := time.Until(deadline)
 		if wait <= 0 {
 			s.mu.Unlock()
 			return nil, nil
 		}
-		wake := s.waitChan()
+		woken := s.wake.Chan()
 		s.mu.Unlock()
-		if timer == nil {
-			timer = time.NewTimer(wait)
-			defer timer.Stop()
-		} else {
-			timer.Reset(wait)
-		}
-		select {
-		case <-ctx.Done():
-		case <-wake:
-		case <-timer.C:
-		}
+		timer.Wait(ctx, woken, wait)
 	}
 }
 
@@ -390,7 +390,7 @@ func (s *Source) takeLocked(max int, now time.Time) []*sources.Message {
 			keep = append(keep, d)
 			continue
 		}
-		if !s.fitsLocked(d) {
+		if !s.win.Fits(d.size) {
 			keep = append(keep, d)
 			if !s.fifo {
 				keep = append(keep, s.buf[i+1:]...)
@@ -406,8 +406,7 @@ func (s *Source) takeLocked(max int, now time.Time) []*sources.Message {
 		d.handedAt = now
 		s.bufMsgs--
 		s.bufBytes -= d.size
-		s.outMsgs++
-		s.outBytes += d.size
+		s.win.Add(d.size)
 		if s.fifo && d.group != "" {
 			s.groupOut[d.group] = d
 		}
@@ -419,30 +418,18 @@ func (s *Source) takeLocked(max int, now time.Time) []*sources.Message {
 	return out
 }
 
-// fitsLocked reports whether handing d out keeps within flow control. A
-// message bigger than the byte bound goes out alone rather than never.
-func (s *Source) fitsLocked(d *delivery) bool {
-	if s.maxMsgs > 0 && s.outMsgs >= s.maxMsgs {
-		return false
-	}
-	if s.maxBytes > 0 && s.outMsgs > 0 && s.outBytes+d.size > s.maxBytes {
-		return false
-	}
-	return true
-}
-
 // current returns the delivery m was handed out as, if it is still the
-// live one. foreign reports a message this Source never received. Caller
-// holds mu.
-func (s *Source) current(m *sources.Message) (d *delivery, foreign bool) {
+// live one; a message this Source never received is foreign. Caller holds
+// mu.
+func (s *Source) current(m *sources.Message) (*delivery, contract.Status) {
 	d, ok := m.Handle.(*delivery)
 	if !ok || d.src != s {
-		return nil, true
+		return nil, contract.Foreign
 	}
 	if d.state != stOut || d.settling || s.held[d.id] != d {
-		return nil, false
+		return nil, contract.Stale
 	}
-	return d, false
+	return d, contract.Live
 }
 
 // finishLocked ends a handed-out delivery (acked, nacked or gone). Caller
@@ -455,8 +442,7 @@ func (s *Source) finishLocked(d *delivery, now time.Time, record bool) {
 	if s.held[d.id] == d {
 		delete(s.held, d.id)
 	}
-	s.outMsgs--
-	s.outBytes -= d.size
+	s.win.Remove(d.size)
 	if s.fifo && s.groupOut[d.group] == d {
 		delete(s.groupOut, d.group)
 	}
@@ -499,7 +485,7 @@ func (s *Source) dropLapsedLocked(d *delivery) int {
 		}
 	}
 	if n > 0 {
-		s.broadcast()
+		s.wake.Broadcast()
 	}
 	return n
 }
@@ -518,21 +504,11 @@ func (s *Source) Ack(ctx context.Context, msgs []*sources.Message) error {
 		s.mu.Unlock()
 		return errClosed("ack")
 	}
-	var (
-		ds      []*delivery
-		foreign int
-	)
-	for _, m := range msgs {
-		d, bad := s.current(m)
-		if bad {
-			foreign++
-		}
-		if d == nil {
-			continue
-		}
+	var ds []*delivery
+	foreign := contract.Each(msgs, s.current, func(d *delivery) {
 		d.settling = true
 		ds = append(ds, d)
-	}
+	})
 	if len(ds) == 0 {
 		s.mu.Unlock()
 		return foreignErr("ack", foreign)
@@ -557,7 +533,7 @@ func (s *Source) Ack(ctx context.Context, msgs []*sources.Message) error {
 		results, callErr := s.deleteEntries(ctx, entries)
 		errs = append(errs, callErr)
 
-		now := time.Now()
+		now := s.clk.Now()
 		s.mu.Lock()
 		var again []*delivery
 		for i, d := range ds {
@@ -580,7 +556,7 @@ func (s *Source) Ack(ctx context.Context, msgs []*sources.Message) error {
 		}
 		ds = again
 	}
-	s.broadcast()
+	s.wake.Broadcast()
 	s.mu.Unlock()
 	return errors.Join(errors.Join(errs...), batchError("ack", total, failed), foreignErr("ack", foreign))
 }
@@ -596,7 +572,7 @@ func (s *Source) Nack(ctx context.Context, msgs []*sources.Message, delay time.D
 		return nil
 	}
 	secs := min(ceilSeconds(delay), int64(MaxVisibility/time.Second))
-	now := time.Now()
+	now := s.clk.Now()
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -604,17 +580,9 @@ func (s *Source) Nack(ctx context.Context, msgs []*sources.Message, delay time.D
 	}
 	var (
 		entries []entry
-		foreign int
 		groups  map[string]bool
 	)
-	for _, m := range msgs {
-		d, bad := s.current(m)
-		if bad {
-			foreign++
-		}
-		if d == nil {
-			continue
-		}
+	foreign := contract.Each(msgs, s.current, func(d *delivery) {
 		// SQS counts its 12h from the receipt.
 		left := int64((MaxVisibility-now.Sub(d.receivedAt))/time.Second) - 1
 		entries = append(entries, entry{d: d, receipt: d.receipt, timeout: int32(max(min(secs, left), 0))})
@@ -626,7 +594,7 @@ func (s *Source) Nack(ctx context.Context, msgs []*sources.Message, delay time.D
 			}
 			groups[d.group] = true
 		}
-	}
+	})
 	for _, d := range s.buf {
 		if d.state == stBuffered && groups[d.group] {
 			entries = append(entries, entry{d: d, receipt: d.receipt})
@@ -639,7 +607,7 @@ func (s *Source) Nack(ctx context.Context, msgs []*sources.Message, delay time.D
 		return foreignErr("nack", foreign)
 	}
 	s.ops.Add(1)
-	s.broadcast()
+	s.wake.Broadcast()
 	s.mu.Unlock()
 	defer s.ops.Done()
 
@@ -735,7 +703,7 @@ func (s *Source) Close(ctx context.Context) error {
 		return nil
 	}
 	s.closed = true
-	s.broadcast()
+	s.wake.Broadcast()
 	s.mu.Unlock()
 	close(s.stop)
 
@@ -770,7 +738,7 @@ func (s *Source) Close(ctx context.Context) error {
 		case stBuffered:
 			s.dropLocked(d)
 		case stOut:
-			s.finishLocked(d, time.Now(), false)
+			s.finishLocked(d, s.clk.Now(), false)
 		}
 	}
 	s.buf = nil
@@ -797,15 +765,10 @@ func waitCtx(ctx context.Context, wait func()) bool {
 	}
 }
 
-func errClosed(op string) error {
-	return errkind.New(errkind.Permanent, "source_closed", fmt.Errorf("awssqs: %s: %w", op, sources.ErrClosed))
-}
+func errClosed(op string) error { return contract.ErrClosed("awssqs", op) }
 
 func foreignErr(op string, n int) error {
-	if n == 0 {
-		return nil
-	}
-	return errkind.Errorf(errkind.InvalidInput, "foreign_message", "awssqs: %s: %d message(s) not received by this source", op, n)
+	return contract.ErrForeign("awssqs", op, n, "by this source")
 }
 
 func ptr[T any](v T) *T { return &v }

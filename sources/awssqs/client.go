@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/chorusml/chorus/sources"
 	"github.com/chorusml/chorus/worker/errkind"
 )
 
@@ -29,10 +30,10 @@ func NewClient(ctx context.Context, region, endpoint string) (*sqs.Client, error
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
-		return nil, errkind.New(errkind.Permanent, "bad_config", fmt.Errorf("awssqs: loading AWS config: %w", err))
+		return nil, errkind.New(errkind.Permanent, sources.ReasonBadConfig, fmt.Errorf("awssqs: loading AWS config: %w", err))
 	}
 	if cfg.Region == "" {
-		return nil, errkind.Errorf(errkind.Permanent, "bad_config",
+		return nil, errkind.Errorf(errkind.Permanent, sources.ReasonBadConfig,
 			"awssqs: no AWS region: set source.sqs.region, AWS_REGION or a profile's region")
 	}
 	return sqs.NewFromConfig(cfg, func(o *sqs.Options) {

@@ -50,17 +50,17 @@ type DeadLetterReader struct {
 // to MaxVisibility).
 func NewDeadLetterReader(client *sqs.Client, queueURL string, lease time.Duration) (*DeadLetterReader, error) {
 	if client == nil {
-		return nil, errkind.Errorf(errkind.Permanent, "bad_config", "awssqs: dead-letter reader: nil client")
+		return nil, errkind.Errorf(errkind.Permanent, sources.ReasonBadConfig, "awssqs: dead-letter reader: nil client")
 	}
 	return newDeadLetterReader(client, queueURL, lease)
 }
 
 func newDeadLetterReader(api dlqAPI, queueURL string, lease time.Duration) (*DeadLetterReader, error) {
 	if queueURL == "" {
-		return nil, errkind.Errorf(errkind.Permanent, "bad_config", "awssqs: dead-letter reader: the queue URL is required")
+		return nil, errkind.Errorf(errkind.Permanent, sources.ReasonBadConfig, "awssqs: dead-letter reader: the queue URL is required")
 	}
 	if lease <= 0 {
-		return nil, errkind.Errorf(errkind.Permanent, "bad_config", "awssqs: dead-letter reader: lease %v is not positive", lease)
+		return nil, errkind.Errorf(errkind.Permanent, sources.ReasonBadConfig, "awssqs: dead-letter reader: lease %v is not positive", lease)
 	}
 	lease = min(lease, MaxVisibility)
 	return &DeadLetterReader{api: api, url: queueURL, lease: int32((lease + time.Second - 1) / time.Second)}, nil

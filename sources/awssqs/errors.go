@@ -12,6 +12,7 @@ import (
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	"github.com/chorusml/chorus/sources"
 	"github.com/chorusml/chorus/worker/errkind"
 )
 
@@ -29,7 +30,7 @@ const (
 	// entries SQS refused while it accepted the others.
 	ReasonPartialFailure = "sqs_partial_failure"
 	// ReasonTooLarge is the reason for a message over the size limit.
-	ReasonTooLarge = "message_too_large"
+	ReasonTooLarge = sources.ReasonMessageTooLarge
 )
 
 // codeClass is one row of the error table.

@@ -16,13 +16,13 @@ func (s *Source) heartbeat() {
 		<-s.stop
 		return
 	}
-	t := time.NewTicker(s.tick)
-	defer t.Stop()
+	ticks, stop := s.clk.NewTicker(s.tick)
+	defer stop()
 	for {
 		select {
 		case <-s.stop:
 			return
-		case <-t.C:
+		case <-ticks:
 			s.beat()
 		}
 	}
@@ -35,7 +35,7 @@ func lead(timeout time.Duration) time.Duration {
 
 // beat sends one round of extensions.
 func (s *Source) beat() {
-	now := time.Now()
+	now := s.clk.Now()
 	s.mu.Lock()
 	var (
 		entries []entry

@@ -26,12 +26,12 @@ func (s *Source) poll() {
 		s.mu.Lock()
 		n := s.roomLocked()
 		for n == 0 {
-			wake := s.waitChan()
+			woken := s.wake.Chan()
 			s.mu.Unlock()
 			select {
 			case <-s.stop:
 				return
-			case <-wake:
+			case <-woken:
 			}
 			s.mu.Lock()
 			n = s.roomLocked()
@@ -55,7 +55,7 @@ func (s *Source) poll() {
 			MessageAttributeNames:       []string{"All"},
 			MessageSystemAttributeNames: systemAttributes,
 		})
-		now := time.Now()
+		now := s.clk.Now()
 
 		s.mu.Lock()
 		s.reserved -= n
@@ -65,14 +65,14 @@ func (s *Source) poll() {
 					s.recvErr = wrap("receive", err)
 				}
 			}
-			s.broadcast()
+			s.wake.Broadcast()
 			s.mu.Unlock()
 			continue
 		}
 		for i := range out.Messages {
 			s.addLocked(&out.Messages[i], now)
 		}
-		s.broadcast()
+		s.wake.Broadcast()
 		s.mu.Unlock()
 	}
 }
@@ -84,17 +84,17 @@ func (s *Source) roomLocked() int {
 		return 0
 	}
 	n := MaxBatch
-	held := s.outMsgs + s.bufMsgs + s.reserved
-	if s.maxMsgs > 0 {
-		n = min(n, s.maxMsgs-held)
+	held := s.win.Msgs() + s.bufMsgs + s.reserved
+	if maxMsgs := s.win.MaxMsgs(); maxMsgs > 0 {
+		n = min(n, maxMsgs-held)
 	}
-	if s.maxBytes > 0 {
-		used := s.outBytes + s.bufBytes + int(float64(s.reserved)*s.avgSize)
-		if used >= s.maxBytes && held > 0 {
+	if maxBytes := s.win.MaxBytes(); maxBytes > 0 {
+		used := s.win.Bytes() + s.bufBytes + int(float64(s.reserved)*s.avgSize)
+		if used >= maxBytes && held > 0 {
 			return 0
 		}
 		if s.avgSize > 0 {
-			n = min(n, max(1, int(float64(s.maxBytes-used)/s.avgSize)))
+			n = min(n, max(1, int(float64(maxBytes-used)/s.avgSize)))
 		}
 	}
 	// Do not hoard: enough ready in the buffer (or on its way) to serve

@@ -49,17 +49,17 @@ var _ sources.Publisher = (*Publisher)(nil)
 // NewPublisher returns a Publisher for queueURL.
 func NewPublisher(client *sqs.Client, queueURL string, o PublisherOptions) (*Publisher, error) {
 	if client == nil {
-		return nil, errkind.Errorf(errkind.Permanent, "bad_config", "awssqs: nil client")
+		return nil, errkind.Errorf(errkind.Permanent, sources.ReasonBadConfig, "awssqs: nil client")
 	}
 	return newPublisher(client, queueURL, o)
 }
 
 func newPublisher(c api, queueURL string, o PublisherOptions) (*Publisher, error) {
 	if queueURL == "" {
-		return nil, errkind.Errorf(errkind.Permanent, "bad_config", "awssqs: publisher: queue URL is required")
+		return nil, errkind.Errorf(errkind.Permanent, sources.ReasonBadConfig, "awssqs: publisher: queue URL is required")
 	}
 	if o.MaxMessageBytes < 0 {
-		return nil, errkind.Errorf(errkind.Permanent, "bad_config", "awssqs: publisher: MaxMessageBytes %d, want > 0", o.MaxMessageBytes)
+		return nil, errkind.Errorf(errkind.Permanent, sources.ReasonBadConfig, "awssqs: publisher: MaxMessageBytes %d, want > 0", o.MaxMessageBytes)
 	}
 	if o.MaxMessageBytes == 0 {
 		o.MaxMessageBytes = DefaultMaxMessageBytes

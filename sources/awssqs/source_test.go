@@ -237,6 +237,62 @@ func depth(t *testing.T, ctx context.Context, f *fixture) sqstest.Depth {
 	return d
 }
 
+// fakeClock is a clock the test moves by hand. Its tickers never tick:
+// the heartbeat beats only when the test calls hold.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{now: time.Now()} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func (c *fakeClock) NewTicker(time.Duration) (<-chan time.Time, func()) { return nil, func() {} }
+
+// hold moves clk on by d, one heartbeat tick at a time, beating after
+// each tick: what the heartbeat does while a message is held for d, with
+// no waiting. Each beat returns once SQS has answered its visibility
+// changes, so the changes are in f.fault's log when hold returns. Real
+// time barely passes, so moto's visibility timeouts, restarted by each
+// extension, do not run out meanwhile.
+func hold(s *Source, clk *fakeClock, d time.Duration) {
+	for end := clk.Now().Add(d); clk.Now().Before(end); {
+		clk.advance(min(s.tick, end.Sub(clk.Now())))
+		s.beat()
+	}
+}
+
+// waitForSource waits until cond, read under the Source's lock, holds:
+// it looks again at each change the Source broadcasts (a poller's
+// receive, an ack), never on a timer.
+func waitForSource(ctx context.Context, s *Source, cond func() bool) error {
+	for {
+		s.mu.Lock()
+		ok := cond()
+		woken := s.wake.Chan()
+		s.mu.Unlock()
+		if ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-woken:
+		}
+	}
+}
+
 func testCtx(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
@@ -342,11 +398,8 @@ func testAckRedeliveredDuringDelete(t *testing.T, ctx context.Context, srv *sqst
 		}); err != nil {
 			return nil, err
 		}
-		for s.Stats().Duplicates == 0 {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			time.Sleep(10 * time.Millisecond)
+		if err := waitForSource(ctx, s, func() bool { return s.stats.Duplicates > 0 }); err != nil {
+			return nil, err
 		}
 		return nil, nil
 	}
@@ -458,8 +511,17 @@ func testFlowControlBoundsReceives(t *testing.T, ctx context.Context, srv *sqste
 	s := f.source(t, Options{FlowControl: sources.FlowControl{MaxOutstandingMessages: 3}})
 	held := receive(t, ctx, s, 3)
 	// With the window full, the pollers must not take more from SQS: what
-	// they took would sit invisible to other workers.
-	time.Sleep(1500 * time.Millisecond)
+	// they took would sit invisible to other workers. Rather than wait to
+	// see nothing more come, check that nothing more can: with no receive
+	// in flight (none reserved) and no room, a poller asks again only
+	// after a broadcast that makes room, which here only the Ack below
+	// does.
+	s.mu.Lock()
+	reserved, room := s.reserved, s.roomLocked()
+	s.mu.Unlock()
+	if reserved != 0 || room != 0 {
+		t.Errorf("with the window of 3 full, %d messages asked for in flight and room for %d more", reserved, room)
+	}
 	if got := s.Stats().Received; got != 3 {
 		t.Errorf("received %d messages from SQS with a window of 3", got)
 	}
@@ -568,11 +630,12 @@ func testVisibilityHeartbeat(t *testing.T, ctx context.Context, srv *sqstest.Ser
 
 func testExtensionSizing(t *testing.T, ctx context.Context, srv *sqstest.Server) {
 	f := newFixture(t, ctx, srv, false)
-	s := f.source(t, Options{VisibilityTimeout: time.Second, Pollers: 1})
+	clk := newFakeClock()
+	s := f.source(t, Options{VisibilityTimeout: time.Second, Pollers: 1, clock: clk})
 	f.publish(t, ctx, 1, "a")
 	a := receive(t, ctx, s, 1)[0]
 	aReceipt := receiptOf(s, a)
-	time.Sleep(1600 * time.Millisecond) // processing takes 1.6s
+	hold(s, clk, 1600*time.Millisecond) // processing takes 1.6s
 	if err := s.Ack(ctx, []*sources.Message{a}); err != nil {
 		t.Fatal(err)
 	}
@@ -588,7 +651,7 @@ func testExtensionSizing(t *testing.T, ctx context.Context, srv *sqstest.Server)
 	f.publish(t, ctx, 1, "b")
 	b := receive(t, ctx, s, 1)[0]
 	bReceipt := receiptOf(s, b)
-	time.Sleep(1200 * time.Millisecond)
+	hold(s, clk, 1200*time.Millisecond)
 	if err := s.Ack(ctx, []*sources.Message{b}); err != nil {
 		t.Fatal(err)
 	}
@@ -611,8 +674,11 @@ func testMaxExtension(t *testing.T, ctx context.Context, srv *sqstest.Server) {
 	receipt := receiptOf(s, m)
 	// Hold past MaxExtension: SQS gives the message back, and the source,
 	// still holding it, takes the new receipt instead of handing it out
-	// again.
-	for time.Since(start) < 4*time.Second {
+	// again. The lapse runs on moto's own clock, so rather than for a
+	// fixed time this receives until moto's redelivery has reached the
+	// Source, and for one round after it (bounded by ctx: Receive fails
+	// once it ends).
+	for redelivered := false; ; {
 		got, err := sourcetest.ReceiveRetrying(ctx, t, s, 10)
 		if err != nil {
 			t.Fatal(err)
@@ -620,6 +686,10 @@ func testMaxExtension(t *testing.T, ctx context.Context, srv *sqstest.Server) {
 		if len(got) > 0 {
 			t.Fatalf("got %s again while it was held", got[0].ID)
 		}
+		if redelivered {
+			break
+		}
+		redelivered = s.Stats().Duplicates > 0
 	}
 	for _, c := range f.fault.changesFor(receipt) {
 		if end := c.at.Add(time.Duration(c.timeout) * time.Second); end.Sub(start) > 2*time.Second+500*time.Millisecond {

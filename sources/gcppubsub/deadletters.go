@@ -46,7 +46,7 @@ type DeadLetterReader struct {
 // The client honours PUBSUB_EMULATOR_HOST.
 func NewDeadLetterReader(ctx context.Context, project, subscription string, lease time.Duration, opts ...option.ClientOption) (*DeadLetterReader, error) {
 	if project == "" || subscription == "" {
-		return nil, errkind.Errorf(errkind.Permanent, "bad_config", "gcppubsub: dead-letter reader: a project and a subscription are required")
+		return nil, errkind.Errorf(errkind.Permanent, sources.ReasonBadConfig, "gcppubsub: dead-letter reader: a project and a subscription are required")
 	}
 	client, err := pubsub.NewClient(ctx, project, opts...)
 	if err != nil {

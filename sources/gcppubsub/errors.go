@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/chorusml/chorus/sources"
+	"github.com/chorusml/chorus/sources/internal/contract"
 	"github.com/chorusml/chorus/worker/errkind"
 )
 
@@ -54,9 +55,9 @@ func classify(op string, err error) error {
 	case errors.Is(err, context.DeadlineExceeded):
 		return errkind.New(errkind.Retryable, "deadline_exceeded", wrapped)
 	case errors.Is(err, pubsub.ErrPublisherStopped):
-		return errkind.New(errkind.Permanent, "source_closed", fmt.Errorf("gcppubsub: %s: %w: %w", op, sources.ErrClosed, err))
+		return errkind.New(errkind.Permanent, sources.ReasonSourceClosed, fmt.Errorf("gcppubsub: %s: %w: %w", op, sources.ErrClosed, err))
 	case errors.Is(err, pubsub.ErrOversizedMessage):
-		return errkind.New(errkind.InvalidInput, "message_too_large", wrapped)
+		return errkind.New(errkind.InvalidInput, sources.ReasonMessageTooLarge, wrapped)
 	case errors.As(err, &paused):
 		// An earlier publish with this ordering key failed; the publisher
 		// resumes the key before it returns, so a retry can go through.
@@ -70,9 +71,7 @@ func classify(op string, err error) error {
 	return errkind.New(errkind.Unknown, "pubsub_error", wrapped)
 }
 
-func errClosed(op string) error {
-	return errkind.New(errkind.Permanent, "source_closed", fmt.Errorf("gcppubsub: %s: %w", op, sources.ErrClosed))
-}
+func errClosed(op string) error { return contract.ErrClosed("gcppubsub", op) }
 
 // Classify wraps err from the Pub/Sub operation op with its errkind,
 // through the table above, for tools that call the Pub/Sub API beside the

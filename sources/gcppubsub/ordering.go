@@ -71,7 +71,7 @@ func (s *Source) enqueue(d *delivery) bool {
 	}
 	s.buffered++
 	s.ready = append(s.ready, d)
-	s.broadcast()
+	s.wake.Broadcast()
 	return true
 }
 
@@ -113,7 +113,7 @@ func (s *Source) keyDone(d *delivery, nacked bool) []*delivery {
 		if next.state == stateQueued {
 			q.active, next.active = true, true
 			s.ready = append(s.ready, next)
-			s.broadcast()
+			s.wake.Broadcast()
 			return nil
 		}
 	}

@@ -45,7 +45,7 @@ var _ sources.Publisher = (*Publisher)(nil)
 // needs more than the publisher role, and the first Publish says so.
 func NewPublisher(ctx context.Context, project, topic string, o PublisherOptions) (*Publisher, error) {
 	if project == "" || topic == "" {
-		return nil, errkind.Errorf(errkind.Permanent, "bad_config", "gcppubsub: project and topic are required")
+		return nil, errkind.Errorf(errkind.Permanent, sources.ReasonBadConfig, "gcppubsub: project and topic are required")
 	}
 	client, err := pubsub.NewClient(ctx, project, o.ClientOptions...)
 	if err != nil {

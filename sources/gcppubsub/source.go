@@ -81,12 +81,15 @@ import (
 	"google.golang.org/api/option"
 
 	"github.com/chorusml/chorus/sources"
+	"github.com/chorusml/chorus/sources/internal/contract"
+	"github.com/chorusml/chorus/sources/internal/flow"
+	"github.com/chorusml/chorus/sources/internal/wake"
 	"github.com/chorusml/chorus/worker/errkind"
 )
 
 // Flow control defaults, used where a sources.FlowControl field is zero.
 const (
-	DefaultMaxOutstandingMessages = 1000
+	DefaultMaxOutstandingMessages = sources.DefaultMaxOutstandingMessages
 	DefaultMaxOutstandingBytes    = 64 << 20 // worker.max_outstanding_bytes's documented default
 )
 
@@ -146,11 +149,9 @@ type Stats struct {
 // Source receives from a Pub/Sub subscription. It implements
 // sources.Source and is safe for concurrent use.
 type Source struct {
-	client   *pubsub.Client
-	sub      *pubsub.Subscriber
-	dlq      *pubsub.Publisher // nil without Options.DeadLetterTopic
-	maxMsgs  int               // <= 0: unbounded
-	maxBytes int               // <= 0: unbounded
+	client *pubsub.Client
+	sub    *pubsub.Subscriber
+	dlq    *pubsub.Publisher // nil without Options.DeadLetterTopic
 
 	failedAcks atomic.Int64
 	orderNacks atomic.Int64
@@ -160,16 +161,14 @@ type Source struct {
 	keys     map[string]*keyQueue // ordering keys with a message active or awaited
 	blocks   []blockRef           // keys awaiting a nacked message, oldest first
 	buffered int                  // queued deliveries, ready or held back
-	outMsgs  int
-	outBytes int
+	win      flow.Window          // handed out
 	held     int
 	stopPull context.CancelFunc
 	pullDone chan struct{}
 	pullErr  error // why the last streaming pull stopped, not yet reported
 	closed   bool
-	// wake is closed (and cleared) on any change that may unblock a
-	// Receive; it is only created when someone waits.
-	wake chan struct{}
+	// wake wakes Receive callers on any change that may unblock them.
+	wake wake.Signal
 }
 
 var _ sources.Source = (*Source)(nil)
@@ -205,25 +204,24 @@ type delivery struct {
 // Permanent.
 func Open(ctx context.Context, o Options) (*Source, error) {
 	if o.Project == "" || o.Subscription == "" {
-		return nil, errkind.Errorf(errkind.Permanent, "bad_config", "gcppubsub: Project and Subscription are required")
+		return nil, errkind.Errorf(errkind.Permanent, sources.ReasonBadConfig, "gcppubsub: Project and Subscription are required")
 	}
 	client, err := pubsub.NewClient(ctx, o.Project, o.ClientOptions...)
 	if err != nil {
 		return nil, classify("new client", err)
 	}
 	s := &Source{
-		client:   client,
-		sub:      client.Subscriber(o.Subscription),
-		maxMsgs:  orDefault(o.FlowControl.MaxOutstandingMessages, DefaultMaxOutstandingMessages),
-		maxBytes: orDefault(o.FlowControl.MaxOutstandingBytes, DefaultMaxOutstandingBytes),
-		keys:     map[string]*keyQueue{},
+		client: client,
+		sub:    client.Subscriber(o.Subscription),
+		win:    flow.New(o.FlowControl, DefaultMaxOutstandingMessages, DefaultMaxOutstandingBytes),
+		keys:   map[string]*keyQueue{},
 	}
 	s.sub.ReceiveSettings = pubsub.ReceiveSettings{
 		// The client's bounds match ours, so it stops pulling at about the
 		// point where Receive stops handing out (it counts data bytes only,
 		// we count attributes too).
-		MaxOutstandingMessages:     s.maxMsgs,
-		MaxOutstandingBytes:        s.maxBytes,
+		MaxOutstandingMessages:     s.win.MaxMsgs(),
+		MaxOutstandingBytes:        s.win.MaxBytes(),
 		NumGoroutines:              max(o.Streams, 1),
 		MaxExtension:               o.MaxExtension,
 		MaxDurationPerAckExtension: o.MaxExtensionPeriod,
@@ -243,13 +241,6 @@ func Open(ctx context.Context, o Options) (*Source, error) {
 	s.startPull()
 	s.mu.Unlock()
 	return s, nil
-}
-
-func orDefault(v, def int) int {
-	if v == 0 {
-		return def
-	}
-	return v
 }
 
 // startPull runs the streaming pull in the background under its own
@@ -272,7 +263,7 @@ func (s *Source) startPull() {
 			}
 			s.pullErr = classify("receive", err)
 		}
-		s.broadcast()
+		s.wake.Broadcast()
 	}()
 }
 
@@ -328,8 +319,7 @@ func (s *Source) abandon(d *delivery) bool {
 	case stateQueued:
 		s.buffered--
 	case stateOut:
-		s.outMsgs--
-		s.outBytes -= d.size
+		s.win.Remove(d.size)
 	case stateHeld:
 		d.timer.Stop()
 		s.held--
@@ -338,7 +328,7 @@ func (s *Source) abandon(d *delivery) bool {
 	}
 	d.state = stateDone
 	s.keyDone(d, false) // the pull is stopping: no order left to keep
-	s.broadcast()
+	s.wake.Broadcast()
 	return true
 }
 
@@ -350,10 +340,14 @@ func (s *Source) abandon(d *delivery) bool {
 // as stale), and Receive returns the error, classified, once and starts a
 // new pull: the caller's backoff paces the restarts.
 func (s *Source) Receive(ctx context.Context, max int) ([]*sources.Message, error) {
-	if max <= 0 {
-		return nil, errkind.Errorf(errkind.InvalidInput, "bad_request", "gcppubsub: receive: max %d, want > 0", max)
+	if err := contract.CheckMax("gcppubsub", max); err != nil {
+		return nil, err
 	}
-	var timer *time.Timer
+	var (
+		timer    wake.Timer
+		deadline time.Time
+	)
+	defer timer.Stop()
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("gcppubsub: receive: %w", err)
@@ -373,17 +367,14 @@ func (s *Source) Receive(ctx context.Context, max int) ([]*sources.Message, erro
 			s.mu.Unlock()
 			return nil, err
 		}
-		wake := s.waitChan()
+		woken := s.wake.Chan()
 		s.mu.Unlock()
 
-		if timer == nil {
-			timer = time.NewTimer(maxWait)
-			defer timer.Stop()
+		// One bound for the whole call, from its first wait.
+		if deadline.IsZero() {
+			deadline = time.Now().Add(maxWait)
 		}
-		select {
-		case <-ctx.Done():
-		case <-wake:
-		case <-timer.C:
+		if timer.Wait(ctx, woken, time.Until(deadline)) {
 			return nil, nil
 		}
 	}
@@ -399,18 +390,12 @@ func (s *Source) take(max int) []*sources.Message {
 		if d.state != stateQueued {
 			continue // abandoned while queued
 		}
-		if s.maxMsgs > 0 && s.outMsgs >= s.maxMsgs {
-			break
-		}
-		// A message bigger than the byte bound goes out alone rather than
-		// never.
-		if s.maxBytes > 0 && s.outMsgs > 0 && s.outBytes+d.size > s.maxBytes {
+		if !s.win.Fits(d.size) {
 			break
 		}
 		d.state = stateOut
 		s.buffered--
-		s.outMsgs++
-		s.outBytes += d.size
+		s.win.Add(d.size)
 		batch = append(batch, &d.msg)
 	}
 	if i > 0 {
@@ -426,23 +411,22 @@ func (s *Source) take(max int) []*sources.Message {
 // current returns the delivery m came from if it is out from this Source;
 // stale deliveries (acked, nacked, abandoned) are nil by contract.
 // Caller holds mu.
-func (s *Source) current(m *sources.Message) (d *delivery, foreign bool) {
+func (s *Source) current(m *sources.Message) (*delivery, contract.Status) {
 	d, ok := m.Handle.(*delivery)
 	if !ok || d.src != s {
-		return nil, true
+		return nil, contract.Foreign
 	}
 	if d.state != stateOut {
-		return nil, false
+		return nil, contract.Stale
 	}
-	return d, false
+	return d, contract.Live
 }
 
 // finish moves an out delivery to done and returns what its ordering key
 // bounced (see keyDone). Caller holds mu.
 func (s *Source) finish(d *delivery, nacked bool) []*delivery {
 	d.state = stateDone
-	s.outMsgs--
-	s.outBytes -= d.size
+	s.win.Remove(d.size)
 	return s.keyDone(d, nacked)
 }
 
@@ -456,24 +440,17 @@ func (s *Source) Ack(ctx context.Context, msgs []*sources.Message) error {
 		return nil
 	}
 	var acked []*delivery
-	foreign := 0
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return errClosed("ack")
 	}
-	for _, m := range msgs {
-		d, bad := s.current(m)
-		if bad {
-			foreign++
-		}
-		if d != nil {
-			s.finish(d, false)
-			acked = append(acked, d)
-		}
-	}
+	foreign := contract.Each(msgs, s.current, func(d *delivery) {
+		s.finish(d, false)
+		acked = append(acked, d)
+	})
 	if len(acked) > 0 {
-		s.broadcast()
+		s.wake.Broadcast()
 	}
 	s.mu.Unlock()
 
@@ -524,35 +501,26 @@ func (s *Source) Nack(_ context.Context, msgs []*sources.Message, delay time.Dur
 		return nil
 	}
 	var now, bounced []*delivery
-	foreign := 0
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return errClosed("nack")
 	}
-	for _, m := range msgs {
-		d, bad := s.current(m)
-		if bad {
-			foreign++
-		}
-		if d == nil {
-			continue
-		}
+	foreign := contract.Each(msgs, s.current, func(d *delivery) {
 		if delay <= 0 {
 			bounced = append(bounced, s.finish(d, true)...)
 			now = append(now, d)
-			continue
+			return
 		}
 		// Room frees now, as the contract says; the ordering key stays
 		// busy until the nack is sent, so the key's next message cannot
 		// overtake this one's redelivery.
 		d.state = stateHeld
-		s.outMsgs--
-		s.outBytes -= d.size
+		s.win.Remove(d.size)
 		s.held++
 		d.timer = time.AfterFunc(delay, func() { s.release(d) })
-	}
-	s.broadcast()
+	})
+	s.wake.Broadcast()
 	s.mu.Unlock()
 	for _, d := range now {
 		d.m.Nack()
@@ -647,7 +615,7 @@ func (s *Source) Close(ctx context.Context) error {
 	}
 	s.closed = true
 	stop, done := s.stopPull, s.pullDone
-	s.broadcast()
+	s.wake.Broadcast()
 	s.mu.Unlock()
 
 	var errs []error
@@ -674,30 +642,11 @@ func (s *Source) Stats() Stats {
 		FailedAcks:  s.failedAcks.Load(),
 		OrderNacks:  s.orderNacks.Load(),
 		Buffered:    s.buffered,
-		Outstanding: s.outMsgs,
+		Outstanding: s.win.Msgs(),
 		Held:        s.held,
 	}
 }
 
-// waitChan returns the channel the next broadcast closes. Caller holds mu.
-func (s *Source) waitChan() chan struct{} {
-	if s.wake == nil {
-		s.wake = make(chan struct{})
-	}
-	return s.wake
-}
-
-// broadcast wakes every waiting Receive. Caller holds mu.
-func (s *Source) broadcast() {
-	if s.wake != nil {
-		close(s.wake)
-		s.wake = nil
-	}
-}
-
 func foreignErr(op string, n int) error {
-	if n == 0 {
-		return nil
-	}
-	return errkind.Errorf(errkind.InvalidInput, "foreign_message", "gcppubsub: %s: %d message(s) not received from this source", op, n)
+	return contract.ErrForeign("gcppubsub", op, n, "from this source")
 }

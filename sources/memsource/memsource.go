@@ -22,14 +22,16 @@ import (
 	"time"
 
 	"github.com/chorusml/chorus/sources"
+	"github.com/chorusml/chorus/sources/internal/contract"
 	"github.com/chorusml/chorus/sources/internal/delayq"
-	"github.com/chorusml/chorus/worker/errkind"
+	"github.com/chorusml/chorus/sources/internal/flow"
+	"github.com/chorusml/chorus/sources/internal/wake"
 )
 
 // Flow control defaults, used where a sources.FlowControl field is zero.
 const (
-	DefaultMaxOutstandingMessages = 1000
-	DefaultMaxOutstandingBytes    = 100 << 20
+	DefaultMaxOutstandingMessages = sources.DefaultMaxOutstandingMessages
+	DefaultMaxOutstandingBytes    = sources.DefaultMaxOutstandingBytes
 )
 
 // ReasonMaxDeliveries is the reason the topic gives a message it
@@ -94,10 +96,9 @@ type Topic struct {
 	unacked int // ready + delayed + outstanding
 	stats   Stats
 	dead    []DeadLettered
-	// wake is closed (and cleared) on any change that may unblock a waiter;
-	// it is only created when someone waits, so the fast path allocates
-	// nothing for it.
-	wake chan struct{}
+	// wake wakes Publish and Receive callers on any change that may
+	// unblock them.
+	wake wake.Signal
 }
 
 // NewTopic returns an empty topic.
@@ -143,12 +144,12 @@ func (t *Topic) Publish(ctx context.Context, msgs ...Message) error {
 			room = min(room, limit-t.unacked)
 		}
 		if room <= 0 {
-			wake := t.waitChan()
+			woken := t.wake.Chan()
 			t.mu.Unlock()
 			select {
 			case <-ctx.Done():
 				return fmt.Errorf("memsource: publish: %w", ctx.Err())
-			case <-wake:
+			case <-woken:
 			}
 			continue
 		}
@@ -159,7 +160,7 @@ func (t *Topic) Publish(ctx context.Context, msgs ...Message) error {
 		}
 		t.unacked += room
 		t.stats.Published += int64(room)
-		t.broadcast()
+		t.wake.Broadcast()
 		t.mu.Unlock()
 		es = es[room:]
 	}
@@ -185,22 +186,6 @@ func (t *Topic) Stats() Stats {
 	return s
 }
 
-// waitChan returns the channel the next broadcast closes. Caller holds mu.
-func (t *Topic) waitChan() chan struct{} {
-	if t.wake == nil {
-		t.wake = make(chan struct{})
-	}
-	return t.wake
-}
-
-// broadcast wakes every waiter. Caller holds mu.
-func (t *Topic) broadcast() {
-	if t.wake != nil {
-		close(t.wake)
-		t.wake = nil
-	}
-}
-
 // promote moves delayed messages that are due to the ready queue. Caller
 // holds mu.
 func (t *Topic) promote(now int64) {
@@ -209,15 +194,13 @@ func (t *Topic) promote(now int64) {
 
 // Source receives from a Topic. It implements sources.Source.
 type Source struct {
-	t        *Topic
-	maxMsgs  int // <= 0: unbounded
-	maxBytes int // <= 0: unbounded
+	t *Topic
 
 	// Guarded by t.mu: batch-level locking on one mutex keeps Receive and
 	// Ack to one lock round trip each.
-	outMsgs, outBytes int
-	out               entry // sentinel of the outstanding list
-	closed            bool
+	win    flow.Window
+	out    entry // sentinel of the outstanding list
+	closed bool
 }
 
 var _ sources.Source = (*Source)(nil)
@@ -226,19 +209,11 @@ var _ sources.Source = (*Source)(nil)
 // Default… constants, negative ones disable the bound).
 func NewSource(t *Topic, fc sources.FlowControl) *Source {
 	s := &Source{
-		t:        t,
-		maxMsgs:  orDefault(fc.MaxOutstandingMessages, DefaultMaxOutstandingMessages),
-		maxBytes: orDefault(fc.MaxOutstandingBytes, DefaultMaxOutstandingBytes),
+		t:   t,
+		win: flow.New(fc, DefaultMaxOutstandingMessages, DefaultMaxOutstandingBytes),
 	}
 	s.out.prev, s.out.next = &s.out, &s.out
 	return s
-}
-
-func orDefault(v, def int) int {
-	if v == 0 {
-		return def
-	}
-	return v
 }
 
 // delivery is one hand-out of an entry. The Message lives inside it so a
@@ -253,14 +228,15 @@ type delivery struct {
 
 // Receive implements sources.Source. It hands out nothing once ctx is done.
 func (s *Source) Receive(ctx context.Context, max int) ([]*sources.Message, error) {
-	if max <= 0 {
-		return nil, errkind.Errorf(errkind.InvalidInput, "bad_request", "memsource: receive: max %d, want > 0", max)
+	if err := contract.CheckMax("memsource", max); err != nil {
+		return nil, err
 	}
 	t := s.t
 	var (
-		timer    *time.Timer
+		timer    wake.Timer
 		deadline int64
 	)
+	defer timer.Stop()
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("memsource: receive: %w", err)
@@ -279,28 +255,14 @@ func (s *Source) Receive(ctx context.Context, max int) ([]*sources.Message, erro
 		if deadline == 0 {
 			deadline = now + int64(maxWait)
 		}
-		wait := time.Duration(deadline - now)
-		if wait <= 0 {
+		wait, ok := t.delayed.Wait(now, deadline)
+		if !ok {
 			t.mu.Unlock()
 			return nil, nil
 		}
-		if due, ok := t.delayed.Next(); ok {
-			wait = min(wait, time.Duration(due-now))
-		}
-		wake := t.waitChan()
+		woken := t.wake.Chan()
 		t.mu.Unlock()
-
-		if timer == nil {
-			timer = time.NewTimer(wait)
-			defer timer.Stop()
-		} else {
-			timer.Reset(wait)
-		}
-		select {
-		case <-ctx.Done():
-		case <-wake:
-		case <-timer.C:
-		}
+		timer.Wait(ctx, woken, wait)
 	}
 }
 
@@ -308,20 +270,14 @@ func (s *Source) Receive(ctx context.Context, max int) ([]*sources.Message, erro
 // holds t.mu.
 func (s *Source) take(max int) []delivery {
 	t := s.t
-	n, msgs, bytes := 0, s.outMsgs, s.outBytes
+	n := 0
 	for n < max && n < t.ready.len() {
 		e := t.ready.at(n)
-		if s.maxMsgs > 0 && msgs >= s.maxMsgs {
+		if !s.win.Fits(e.size) {
 			break
 		}
-		// A message bigger than the byte bound goes out alone rather than
-		// never.
-		if s.maxBytes > 0 && msgs > 0 && bytes+e.size > s.maxBytes {
-			break
-		}
+		s.win.Add(e.size)
 		n++
-		msgs++
-		bytes += e.size
 	}
 	if n == 0 {
 		return nil
@@ -334,7 +290,6 @@ func (s *Source) take(max int) []delivery {
 		s.link(e)
 		ds[i] = delivery{e: e, src: s, attempt: e.attempts}
 	}
-	s.outMsgs, s.outBytes = msgs, bytes
 	return ds
 }
 
@@ -360,25 +315,24 @@ func fill(ds []delivery) []*sources.Message {
 }
 
 // current returns the entry m was delivered from if that delivery is still
-// the live one for this source; stale deliveries are ignored by contract.
-// Caller holds t.mu.
-func (s *Source) current(m *sources.Message) (e *entry, foreign bool) {
+// the live one for this source. A delivery by another source on the same
+// topic is stale, not foreign. Caller holds t.mu.
+func (s *Source) current(m *sources.Message) (*entry, contract.Status) {
 	d, ok := m.Handle.(*delivery)
 	if !ok || d.src.t != s.t {
-		return nil, true
+		return nil, contract.Foreign
 	}
 	if d.src != s || d.e.owner != s || d.e.attempts != d.attempt {
-		return nil, false
+		return nil, contract.Stale
 	}
-	return d.e, false
+	return d.e, contract.Live
 }
 
 // release takes e off this source's outstanding list. Caller holds t.mu.
 func (s *Source) release(e *entry) {
 	s.unlink(e)
 	e.owner = nil
-	s.outMsgs--
-	s.outBytes -= e.size
+	s.win.Remove(e.size)
 }
 
 // Ack implements sources.Source. It is a local operation and ignores ctx.
@@ -389,28 +343,20 @@ func (s *Source) Ack(_ context.Context, msgs []*sources.Message) error {
 		return nil
 	}
 	t := s.t
-	foreign := 0
 	t.mu.Lock()
 	if s.closed {
 		t.mu.Unlock()
 		return errClosed("ack")
 	}
 	n := 0
-	for _, m := range msgs {
-		e, bad := s.current(m)
-		if bad {
-			foreign++
-		}
-		if e == nil {
-			continue
-		}
+	foreign := contract.Each(msgs, s.current, func(e *entry) {
 		s.release(e)
 		n++
-	}
+	})
 	if n > 0 {
 		t.unacked -= n
 		t.stats.Acked += int64(n)
-		t.broadcast()
+		t.wake.Broadcast()
 	}
 	t.mu.Unlock()
 	return foreignErr("ack", foreign)
@@ -422,21 +368,13 @@ func (s *Source) Nack(_ context.Context, msgs []*sources.Message, delay time.Dur
 		return nil
 	}
 	t := s.t
-	foreign := 0
 	now := time.Now()
 	t.mu.Lock()
 	if s.closed {
 		t.mu.Unlock()
 		return errClosed("nack")
 	}
-	for _, m := range msgs {
-		e, bad := s.current(m)
-		if bad {
-			foreign++
-		}
-		if e == nil {
-			continue
-		}
+	foreign := contract.Each(msgs, s.current, func(e *entry) {
 		s.release(e)
 		switch {
 		case t.opts.MaxDeliveries > 0 && e.attempts >= t.opts.MaxDeliveries:
@@ -446,8 +384,8 @@ func (s *Source) Nack(_ context.Context, msgs []*sources.Message, delay time.Dur
 		default:
 			t.delayed.Push(now.Add(delay).UnixNano(), e.seq, e)
 		}
-	}
-	t.broadcast()
+	})
+	t.wake.Broadcast()
 	t.mu.Unlock()
 	return foreignErr("nack", foreign)
 }
@@ -507,8 +445,8 @@ func (s *Source) Close(context.Context) error {
 		e = next
 	}
 	s.out.prev, s.out.next = &s.out, &s.out
-	s.outMsgs, s.outBytes = 0, 0
-	t.broadcast()
+	s.win.Reset()
+	t.wake.Broadcast()
 	return nil
 }
 
@@ -523,15 +461,10 @@ func (s *Source) unlink(e *entry) {
 	e.prev, e.next = nil, nil
 }
 
-func errClosed(op string) error {
-	return errkind.New(errkind.Permanent, "source_closed", fmt.Errorf("memsource: %s: %w", op, sources.ErrClosed))
-}
+func errClosed(op string) error { return contract.ErrClosed("memsource", op) }
 
 func foreignErr(op string, n int) error {
-	if n == 0 {
-		return nil
-	}
-	return errkind.Errorf(errkind.InvalidInput, "foreign_message", "memsource: %s: %d message(s) not received from this topic", op, n)
+	return contract.ErrForeign("memsource", op, n, "from this topic")
 }
 
 // size mirrors sources.Message.Size without building a Message.

@@ -3,7 +3,10 @@
 // that equal delays keep their publish order.
 package delayq
 
-import "container/heap"
+import (
+	"container/heap"
+	"time"
+)
 
 // Queue is a min-heap of items by (due, seq). Not safe for concurrent use:
 // drivers hold it under their own lock.
@@ -27,6 +30,20 @@ func (q *Queue[T]) Next() (int64, bool) {
 		return 0, false
 	}
 	return q.h[0].due, true
+}
+
+// Wait is how long a Receive that gives up at deadline waits at now: to
+// deadline, or less if an item falls due first (unix nanoseconds both).
+// ok is false once deadline has passed.
+func (q *Queue[T]) Wait(now, deadline int64) (wait time.Duration, ok bool) {
+	wait = time.Duration(deadline - now)
+	if wait <= 0 {
+		return 0, false
+	}
+	if due, ok := q.Next(); ok {
+		wait = min(wait, time.Duration(due-now))
+	}
+	return wait, true
 }
 
 // PopDue removes every item due at or before now and passes it to f, in
