@@ -1,22 +1,24 @@
 package sources
 
+import "github.com/chorusml/chorus/worker/errkind"
+
 // Reasons (worker/errkind) every driver gives the same failures, so that
 // the worker's metrics and dead letters name them alike whichever broker
 // is behind the source. Their values are stable: dashboards count them.
 const (
 	// ReasonBadConfig: the driver's options cannot work (a required field
 	// missing, a value out of range).
-	ReasonBadConfig = "bad_config"
+	ReasonBadConfig errkind.Reason = "bad_config"
 	// ReasonBadRequest: a call's arguments are wrong (Receive's max <= 0).
-	ReasonBadRequest = "bad_request"
+	ReasonBadRequest errkind.Reason = "bad_request"
 	// ReasonSourceClosed: the call came after Close; the error wraps
 	// ErrClosed.
-	ReasonSourceClosed = "source_closed"
+	ReasonSourceClosed errkind.Reason = "source_closed"
 	// ReasonForeignMessage: Ack or Nack was given a message the source did
 	// not hand out.
-	ReasonForeignMessage = "foreign_message"
+	ReasonForeignMessage errkind.Reason = "foreign_message"
 	// ReasonMessageTooLarge: a message is over the broker's size limit.
-	ReasonMessageTooLarge = "message_too_large"
+	ReasonMessageTooLarge errkind.Reason = "message_too_large"
 )
 
 // Flow-control defaults the drivers share, used where a FlowControl field

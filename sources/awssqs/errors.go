@@ -18,25 +18,29 @@ import (
 
 // Reasons this driver gives its errors (errkind reasons, stable).
 const (
-	ReasonThrottled     = "sqs_throttled"
-	ReasonUnavailable   = "sqs_unavailable"
-	ReasonConnection    = "sqs_connection"
-	ReasonQueueNotFound = "sqs_queue_not_found"
-	ReasonAccessDenied  = "sqs_access_denied"
-	ReasonInvalid       = "sqs_invalid_request"
-	ReasonKMS           = "sqs_kms"
-	ReasonError         = "sqs_error"
+	ReasonThrottled     errkind.Reason = "sqs_throttled"
+	ReasonUnavailable   errkind.Reason = "sqs_unavailable"
+	ReasonConnection    errkind.Reason = "sqs_connection"
+	ReasonQueueNotFound errkind.Reason = "sqs_queue_not_found"
+	ReasonAccessDenied  errkind.Reason = "sqs_access_denied"
+	ReasonInvalid       errkind.Reason = "sqs_invalid_request"
+	ReasonKMS           errkind.Reason = "sqs_kms"
+	ReasonError         errkind.Reason = "sqs_error"
 	// ReasonPartialFailure is the reason of an error that names the batch
 	// entries SQS refused while it accepted the others.
-	ReasonPartialFailure = "sqs_partial_failure"
+	ReasonPartialFailure errkind.Reason = "sqs_partial_failure"
 	// ReasonTooLarge is the reason for a message over the size limit.
 	ReasonTooLarge = sources.ReasonMessageTooLarge
+	// ReasonPublisherClosed: Publish after the Publisher was closed.
+	ReasonPublisherClosed errkind.Reason = "publisher_closed"
+	// ReasonInvalidMessage: SQS refused a message as malformed.
+	ReasonInvalidMessage errkind.Reason = "invalid_message"
 )
 
 // codeClass is one row of the error table.
 type codeClass struct {
 	kind   errkind.Kind
-	reason string
+	reason errkind.Reason
 }
 
 // codes maps SQS error codes to kinds. SQS speaks the JSON protocol with
@@ -121,7 +125,7 @@ var codes = map[string]codeClass{
 // classifyCode returns the kind and reason of an SQS error code, falling
 // back on the fault side (server faults are retryable) when the code is not
 // in the table.
-func classifyCode(code string, serverFault bool) (errkind.Kind, string) {
+func classifyCode(code string, serverFault bool) (errkind.Kind, errkind.Reason) {
 	if c, ok := codes[code]; ok {
 		return c.kind, c.reason
 	}
@@ -147,7 +151,7 @@ func wrap(op string, err error) error {
 
 // classify maps an SDK error to a kind and reason: the code table first,
 // then the HTTP status, then transport errors.
-func classify(err error) (errkind.Kind, string) {
+func classify(err error) (errkind.Kind, errkind.Reason) {
 	switch {
 	case errors.Is(err, context.Canceled):
 		return errkind.Canceled, "canceled"
@@ -186,7 +190,7 @@ func httpStatus(err error) int {
 	return 0
 }
 
-func classifyStatus(status int) (errkind.Kind, string) {
+func classifyStatus(status int) (errkind.Kind, errkind.Reason) {
 	switch {
 	case status == 429:
 		return errkind.Retryable, ReasonThrottled
@@ -252,7 +256,7 @@ func entryErr(name string, e types.BatchResultErrorEntry) entryError {
 	return ee
 }
 
-func (e entryError) kind() (errkind.Kind, string) {
+func (e entryError) kind() (errkind.Kind, errkind.Reason) {
 	return classifyCode(e.code, !e.senderFault)
 }
 

@@ -84,7 +84,7 @@ func (p *Publisher) Close(context.Context) error {
 func (p *Publisher) Publish(ctx context.Context, msgs []sources.OutMessage) ([]string, error) {
 	ids := make([]string, len(msgs))
 	if p.closed.Load() {
-		return ids, errkind.New(errkind.Permanent, "publisher_closed", fmt.Errorf("awssqs: publish: %w", sources.ErrClosed))
+		return ids, errkind.New(errkind.Permanent, ReasonPublisherClosed, fmt.Errorf("awssqs: publish: %w", sources.ErrClosed))
 	}
 	var (
 		failed  []entryError
@@ -96,7 +96,7 @@ func (p *Publisher) Publish(ctx context.Context, msgs []sources.OutMessage) ([]s
 		size := len(m.Body) + attributesSize(m.Attributes)
 		switch {
 		case size > p.maxBytes:
-			failed = append(failed, entryError{name: "#" + strconv.Itoa(i), code: ReasonTooLarge,
+			failed = append(failed, entryError{name: "#" + strconv.Itoa(i), code: string(ReasonTooLarge),
 				message: fmt.Sprintf("%d bytes, limit %d", size, p.maxBytes), senderFault: true})
 			continue
 		case len(m.Attributes) > MaxAttributes:
@@ -221,7 +221,7 @@ func publishError(total int, failed []entryError, callErrs []error) error {
 		// Messages refused before sending are bad input, not a broker
 		// fault.
 		if allOurs(failed) {
-			err = errkind.New(errkind.InvalidInput, "invalid_message", err)
+			err = errkind.New(errkind.InvalidInput, ReasonInvalidMessage, err)
 		}
 	}
 	return errors.Join(append(callErrs, err)...)
@@ -231,7 +231,7 @@ func publishError(total int, failed []entryError, callErrs []error) error {
 func allOurs(failed []entryError) bool {
 	for _, f := range failed {
 		switch f.code {
-		case ReasonTooLarge, "too_many_attributes", "missing_ordering_key":
+		case string(ReasonTooLarge), "too_many_attributes", "missing_ordering_key":
 		default:
 			return false
 		}

@@ -30,14 +30,14 @@ func readCheckpoint(path string) (checkpoint, error) {
 		return checkpoint{Version: checkpointVersion}, nil
 	}
 	if err != nil {
-		return checkpoint{}, errkind.New(kindOfFS(err), "checkpoint_unreadable", fmt.Errorf("filesource: %w", err))
+		return checkpoint{}, errkind.New(kindOfFS(err), ReasonCheckpointUnreadable, fmt.Errorf("filesource: %w", err))
 	}
 	var cp checkpoint
 	if err := json.Unmarshal(b, &cp); err != nil {
-		return checkpoint{}, errkind.New(errkind.Permanent, "checkpoint_corrupt", fmt.Errorf("filesource: checkpoint %s: %w", path, err))
+		return checkpoint{}, errkind.New(errkind.Permanent, ReasonCheckpointCorrupt, fmt.Errorf("filesource: checkpoint %s: %w", path, err))
 	}
 	if cp.Version != checkpointVersion || cp.Line < 0 || cp.Offset < 0 {
-		return checkpoint{}, errkind.Errorf(errkind.Permanent, "checkpoint_corrupt", "filesource: checkpoint %s: version %d, line %d, offset %d", path, cp.Version, cp.Line, cp.Offset)
+		return checkpoint{}, errkind.Errorf(errkind.Permanent, ReasonCheckpointCorrupt, "filesource: checkpoint %s: version %d, line %d, offset %d", path, cp.Version, cp.Line, cp.Offset)
 	}
 	return cp, nil
 }
@@ -48,7 +48,7 @@ func (s *Source) resume(f *os.File, cp checkpoint) error {
 	if cp.Offset > 0 {
 		fi, err := f.Stat()
 		if err != nil {
-			return errkind.New(errkind.Retryable, "read_failed", fmt.Errorf("filesource: %w", err))
+			return errkind.New(errkind.Retryable, ReasonReadFailed, fmt.Errorf("filesource: %w", err))
 		}
 		ok := cp.Offset <= fi.Size()
 		if ok && cp.Offset < fi.Size() {
@@ -57,12 +57,12 @@ func (s *Source) resume(f *os.File, cp checkpoint) error {
 			ok = err == nil && b[0] == '\n'
 		}
 		if !ok {
-			return errkind.Errorf(errkind.Permanent, "checkpoint_mismatch",
+			return errkind.Errorf(errkind.Permanent, ReasonCheckpointMismatch,
 				"filesource: checkpoint %s says %d lines end at offset %d, which is not a line end of %s (%d bytes): was the file replaced?",
 				s.ckPath, cp.Line, cp.Offset, s.path, fi.Size())
 		}
 		if _, err := f.Seek(cp.Offset, io.SeekStart); err != nil {
-			return errkind.New(errkind.Retryable, "read_failed", fmt.Errorf("filesource: %w", err))
+			return errkind.New(errkind.Retryable, ReasonReadFailed, fmt.Errorf("filesource: %w", err))
 		}
 	}
 	s.prefix, s.prefixOff = cp.Line, cp.Offset
@@ -130,14 +130,14 @@ func (s *Source) flush() error {
 func writeCheckpoint(path string, cp checkpoint) error {
 	b, err := json.Marshal(cp)
 	if err != nil {
-		return errkind.New(errkind.Permanent, "checkpoint_failed", fmt.Errorf("filesource: %w", err))
+		return errkind.New(errkind.Permanent, ReasonCheckpointFailed, fmt.Errorf("filesource: %w", err))
 	}
 	err = atomicfile.Write(path, 0o644, func(w io.Writer) error {
 		_, err := w.Write(append(b, '\n'))
 		return err
 	})
 	if err != nil {
-		return errkind.New(errkind.Retryable, "checkpoint_failed", fmt.Errorf("filesource: write checkpoint: %w", err))
+		return errkind.New(errkind.Retryable, ReasonCheckpointFailed, fmt.Errorf("filesource: write checkpoint: %w", err))
 	}
 	return nil
 }

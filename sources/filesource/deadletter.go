@@ -51,15 +51,15 @@ func (s *Source) appendDeadLetters(recs []byte) error {
 	if s.dlFile == nil {
 		f, err := os.OpenFile(s.dlPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 		if err != nil {
-			return errkind.New(kindOfFS(err), "dead_letter_failed", fmt.Errorf("filesource: %w", err))
+			return errkind.New(kindOfFS(err), ReasonDeadLetterFailed, fmt.Errorf("filesource: %w", err))
 		}
 		s.dlFile = f
 	}
 	if _, err := s.dlFile.Write(recs); err != nil {
-		return errkind.New(errkind.Retryable, "dead_letter_failed", fmt.Errorf("filesource: write %s: %w", s.dlPath, err))
+		return errkind.New(errkind.Retryable, ReasonDeadLetterFailed, fmt.Errorf("filesource: write %s: %w", s.dlPath, err))
 	}
 	if err := s.dlFile.Sync(); err != nil {
-		return errkind.New(errkind.Retryable, "dead_letter_failed", fmt.Errorf("filesource: sync %s: %w", s.dlPath, err))
+		return errkind.New(errkind.Retryable, ReasonDeadLetterFailed, fmt.Errorf("filesource: sync %s: %w", s.dlPath, err))
 	}
 	return nil
 }
@@ -119,7 +119,7 @@ func ReadDeadLetters(path string) ([]DeadLettered, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, errkind.New(kindOfFS(err), "read_failed", fmt.Errorf("filesource: %w", err))
+		return nil, errkind.New(kindOfFS(err), ReasonReadFailed, fmt.Errorf("filesource: %w", err))
 	}
 	var out []DeadLettered
 	for i, ln := range bytes.Split(b, []byte("\n")) {
@@ -128,7 +128,7 @@ func ReadDeadLetters(path string) ([]DeadLettered, error) {
 		}
 		var rec deadLetterRecord
 		if err := json.Unmarshal(ln, &rec); err != nil {
-			return out, errkind.New(errkind.Permanent, "dead_letter_corrupt", fmt.Errorf("filesource: %s:%d: %w", path, i+1, err))
+			return out, errkind.New(errkind.Permanent, ReasonDeadLetterCorrupt, fmt.Errorf("filesource: %s:%d: %w", path, i+1, err))
 		}
 		body := []byte(rec.Body)
 		if rec.Body == nil {

@@ -47,9 +47,29 @@ const (
 	DefaultSyncInterval           = time.Second
 )
 
+// Reasons of this driver's errors (errkind reasons, stable).
+const (
+	// ReasonCheckpointUnreadable: the checkpoint file cannot be read.
+	ReasonCheckpointUnreadable errkind.Reason = "checkpoint_unreadable"
+	// ReasonCheckpointCorrupt: the checkpoint does not parse or holds impossible values.
+	ReasonCheckpointCorrupt errkind.Reason = "checkpoint_corrupt"
+	// ReasonReadFailed: reading the input (or a dead-letter file) failed.
+	ReasonReadFailed errkind.Reason = "read_failed"
+	// ReasonCheckpointMismatch: the checkpoint was written for other input.
+	ReasonCheckpointMismatch errkind.Reason = "checkpoint_mismatch"
+	// ReasonCheckpointFailed: writing the checkpoint failed.
+	ReasonCheckpointFailed errkind.Reason = "checkpoint_failed"
+	// ReasonDeadLetterFailed: writing a dead letter failed.
+	ReasonDeadLetterFailed errkind.Reason = "dead_letter_failed"
+	// ReasonDeadLetterCorrupt: a dead-letter file line does not parse.
+	ReasonDeadLetterCorrupt errkind.Reason = "dead_letter_corrupt"
+	// ReasonOpenFailed: the input file cannot be opened.
+	ReasonOpenFailed errkind.Reason = "open_failed"
+)
+
 // ReasonLineTooLong is the reason a line over Options.MaxLineBytes is
 // dead-lettered with. Such a line is skipped and counts as acked.
-const ReasonLineTooLong = "line_too_long"
+const ReasonLineTooLong errkind.Reason = "line_too_long"
 
 // maxWait is how long Receive blocks when nothing is available.
 const maxWait = time.Second
@@ -164,7 +184,7 @@ func Open(path string, opts Options) (*Source, error) {
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, errkind.New(kindOfFS(err), "open_failed", fmt.Errorf("filesource: %w", err))
+		return nil, errkind.New(kindOfFS(err), ReasonOpenFailed, fmt.Errorf("filesource: %w", err))
 	}
 	cp, err := readCheckpoint(s.ckPath)
 	if err == nil {

@@ -234,7 +234,7 @@ func TestLineTooLong(t *testing.T) {
 	if len(dls) != 1 {
 		t.Fatalf("got %d dead letters, want 1", len(dls))
 	}
-	if got := dls[0].Attributes[sources.AttrErrorClass]; got != filesource.ReasonLineTooLong {
+	if got := dls[0].Attributes[sources.AttrErrorClass]; got != string(filesource.ReasonLineTooLong) {
 		t.Errorf("reason = %q, want %q", got, filesource.ReasonLineTooLong)
 	}
 	if got := dls[0].Attributes[sources.AttrSourceMessageID]; got != path+":2" {

@@ -116,7 +116,7 @@ func (s *Source) next() (*line, error) {
 	for !s.eof {
 		body, n, tooLong, err := s.readLine()
 		if err != nil {
-			s.readErr = errkind.New(errkind.Retryable, "read_failed", fmt.Errorf("filesource: read %s: %w", s.path, err))
+			s.readErr = errkind.New(errkind.Retryable, ReasonReadFailed, fmt.Errorf("filesource: read %s: %w", s.path, err))
 			return nil, s.readErr
 		}
 		if n == 0 {
@@ -196,7 +196,7 @@ func (s *Source) preAcked1(no int) bool {
 // enough that writing under the lock does not matter.
 func (s *Source) parkTooLong(no int, prefix []byte, n int) error {
 	attrs := map[string]string{
-		sources.AttrErrorClass:      ReasonLineTooLong,
+		sources.AttrErrorClass:      string(ReasonLineTooLong),
 		sources.AttrError:           fmt.Sprintf("line is %d bytes, limit %d; the body holds its first %d bytes", n, s.maxLine, len(prefix)),
 		sources.AttrFailedAt:        "source",
 		sources.AttrSourceMessageID: s.idPrefix + strconv.Itoa(no),

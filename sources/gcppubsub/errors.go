@@ -14,12 +14,28 @@ import (
 	"github.com/chorusml/chorus/worker/errkind"
 )
 
+// Reasons this driver gives its errors beyond the gRPC codes' (errkind
+// reasons, stable).
+const (
+	// ReasonDeadlineExceeded: the call's deadline passed.
+	ReasonDeadlineExceeded errkind.Reason = "deadline_exceeded"
+	// ReasonPublishingPaused: an ordering key's publishing is paused after
+	// an earlier failure on that key.
+	ReasonPublishingPaused errkind.Reason = "publishing_paused"
+	// ReasonPubSubError: an error nothing else classifies.
+	ReasonPubSubError errkind.Reason = "pubsub_error"
+	// ReasonAckFailed: the server refused acks or nacks.
+	ReasonAckFailed errkind.Reason = "ack_failed"
+	// ReasonNoDeadLetterTopic: DeadLetter with no dead-letter topic set.
+	ReasonNoDeadLetterTopic errkind.Reason = "no_dead_letter_topic"
+)
+
 // codeKind is how a gRPC status code maps onto errkind. The worker retries
 // Retryable errors with backoff and stops on Permanent ones, so a code only
 // goes in the Retryable column when the same call can succeed later.
 type codeKind struct {
 	kind   errkind.Kind
-	reason string
+	reason errkind.Reason
 }
 
 // grpcKinds classifies the status codes the Pub/Sub API returns. Codes not
@@ -27,7 +43,7 @@ type codeKind struct {
 // budget: losing data is worse than a bounded number of retries.
 var grpcKinds = map[codes.Code]codeKind{
 	codes.Unavailable:        {errkind.Retryable, "unavailable"},
-	codes.DeadlineExceeded:   {errkind.Retryable, "deadline_exceeded"},
+	codes.DeadlineExceeded:   {errkind.Retryable, ReasonDeadlineExceeded},
 	codes.ResourceExhausted:  {errkind.Retryable, "resource_exhausted"},
 	codes.Aborted:            {errkind.Retryable, "aborted"},
 	codes.Internal:           {errkind.Retryable, "internal"},
@@ -51,9 +67,9 @@ func classify(op string, err error) error {
 	var paused pubsub.ErrPublishingPaused
 	switch {
 	case errors.Is(err, context.Canceled):
-		return errkind.New(errkind.Canceled, "canceled", wrapped)
+		return errkind.New(errkind.Canceled, errkind.ReasonCanceled, wrapped)
 	case errors.Is(err, context.DeadlineExceeded):
-		return errkind.New(errkind.Retryable, "deadline_exceeded", wrapped)
+		return errkind.New(errkind.Retryable, ReasonDeadlineExceeded, wrapped)
 	case errors.Is(err, pubsub.ErrPublisherStopped):
 		return errkind.New(errkind.Permanent, sources.ReasonSourceClosed, fmt.Errorf("gcppubsub: %s: %w: %w", op, sources.ErrClosed, err))
 	case errors.Is(err, pubsub.ErrOversizedMessage):
@@ -61,14 +77,14 @@ func classify(op string, err error) error {
 	case errors.As(err, &paused):
 		// An earlier publish with this ordering key failed; the publisher
 		// resumes the key before it returns, so a retry can go through.
-		return errkind.New(errkind.Retryable, "publishing_paused", wrapped)
+		return errkind.New(errkind.Retryable, ReasonPublishingPaused, wrapped)
 	}
 	if st, ok := status.FromError(err); ok {
 		if ck, ok := grpcKinds[st.Code()]; ok {
 			return errkind.New(ck.kind, errkind.Reason(ck.reason), wrapped)
 		}
 	}
-	return errkind.New(errkind.Unknown, "pubsub_error", wrapped)
+	return errkind.New(errkind.Unknown, ReasonPubSubError, wrapped)
 }
 
 func errClosed(op string) error { return contract.ErrClosed("gcppubsub", op) }

@@ -480,7 +480,7 @@ func (s *Source) Ack(ctx context.Context, msgs []*sources.Message) error {
 		// Permanent for the caller: this delivery is finished here, so a
 		// retried Ack would be a no-op reported as success. The message
 		// comes back, and the sink's idempotency absorbs it.
-		return errkind.New(errkind.Permanent, "ack_failed",
+		return errkind.New(errkind.Permanent, ReasonAckFailed,
 			fmt.Errorf("gcppubsub: ack: %d of %d acks failed, those messages will be redelivered: %w", failed, len(acked), first))
 	}
 	return foreignErr("ack", foreign)
@@ -560,7 +560,7 @@ func (s *Source) DeadLetter(ctx context.Context, dls []sources.DeadLetter) error
 		return errClosed("dead-letter")
 	}
 	if s.dlq == nil {
-		return errkind.Errorf(errkind.Permanent, "no_dead_letter_topic", "gcppubsub: dead-letter: no dead-letter topic configured")
+		return errkind.Errorf(errkind.Permanent, ReasonNoDeadLetterTopic, "gcppubsub: dead-letter: no dead-letter topic configured")
 	}
 	results := make([]*pubsub.PublishResult, len(dls))
 	for i, dl := range dls {

@@ -26,6 +26,7 @@ import (
 	"github.com/chorusml/chorus/sources/internal/delayq"
 	"github.com/chorusml/chorus/sources/internal/flow"
 	"github.com/chorusml/chorus/sources/internal/wake"
+	"github.com/chorusml/chorus/worker/errkind"
 )
 
 // Flow control defaults, used where a sources.FlowControl field is zero.
@@ -36,7 +37,7 @@ const (
 
 // ReasonMaxDeliveries is the reason the topic gives a message it
 // dead-letters after TopicOptions.MaxDeliveries deliveries.
-const ReasonMaxDeliveries = "max_delivery_attempts"
+const ReasonMaxDeliveries errkind.Reason = "max_delivery_attempts"
 
 // maxWait is how long Receive blocks when nothing is available: the driver
 // contract asks for about a second so the caller can check for shutdown.
@@ -395,7 +396,7 @@ func (s *Source) Nack(_ context.Context, msgs []*sources.Message, delay time.Dur
 func (t *Topic) deadLetterLocked(e *entry, now time.Time) {
 	attrs := make(map[string]string, len(e.attrs)+5)
 	maps.Copy(attrs, e.attrs)
-	attrs[sources.AttrErrorClass] = ReasonMaxDeliveries
+	attrs[sources.AttrErrorClass] = string(ReasonMaxDeliveries)
 	attrs[sources.AttrError] = fmt.Sprintf("nacked after %d deliveries", e.attempts)
 	attrs[sources.AttrFailedAt] = "source"
 	attrs[sources.AttrSourceMessageID] = strconv.FormatUint(e.seq, 10)

@@ -44,7 +44,7 @@ func TestMaxDeliveriesReason(t *testing.T) {
 	}
 	want := map[string]string{
 		"tenant":                    "acme",
-		sources.AttrErrorClass:      memsource.ReasonMaxDeliveries,
+		sources.AttrErrorClass:      string(memsource.ReasonMaxDeliveries),
 		sources.AttrFailedAt:        "source",
 		sources.AttrSourceMessageID: id,
 		sources.AttrDeliveryAttempt: "2",

@@ -52,7 +52,7 @@ func TestErrors(t *testing.T) {
 		name       string
 		err        error
 		wantKind   errkind.Kind
-		wantReason string
+		wantReason errkind.Reason
 		wantMsg    string
 		wantClosed bool
 	}{
@@ -68,7 +68,7 @@ func TestErrors(t *testing.T) {
 			if tt.err == nil {
 				t.Fatal("nil error")
 			}
-			if k, r := errkind.KindOf(tt.err), errkind.ReasonOf(tt.err); k != tt.wantKind || string(r) != tt.wantReason {
+			if k, r := errkind.KindOf(tt.err), errkind.ReasonOf(tt.err); k != tt.wantKind || r != tt.wantReason {
 				t.Errorf("kind %v, reason %s; want %v, %s", k, r, tt.wantKind, tt.wantReason)
 			}
 			if got := tt.err.Error(); got != tt.wantMsg {
