@@ -207,9 +207,10 @@ func names(t *testing.T, m *tfModule, b *hclsyntax.Block, nameAttr string) []str
 // variables' defaults, the locals and other instances. What the provider
 // computes (id, arn, url, member, ...) is a marker string naming the
 // instance, "ADDR.ATTR", so that a reference resolves to the instance it
-// names: aws_sqs_queue.jobs.arn evaluates to "aws_sqs_queue.jobs.arn".
+// names: aws_sqs_queue.dead_letters.arn evaluates to
+// "aws_sqs_queue.dead_letters.arn".
 type tfInstance struct {
-	addr  string // aws_sqs_queue.jobs, google_pubsub_topic.stream["backfill"]
+	addr  string // aws_sqs_queue.dead_letters, google_pubsub_topic.stream["backfill"]
 	block *hclsyntax.Block
 	ctx   *hcl.EvalContext // the module's, with each or count, and the instances
 	attrs map[string]cty.Value

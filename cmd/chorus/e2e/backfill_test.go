@@ -224,17 +224,8 @@ func TestBackfillDrainedByWorker(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	pg := pgtest.Start(t)
-	ps := pubsubtest.StartEmulator(t)
-	for _, topic := range []string{"chorus-jobs", "chorus-dead"} {
-		if err := ps.CreateTopic(ctx, topic); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for sub, topic := range map[string]string{"chorus-jobs-sub": "chorus-jobs", "chorus-dead-sub": "chorus-dead"} {
-		if err := ps.CreateSubscription(ctx, sub, topic, pubsubtest.SubOpts{}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ps := startPubSub(ctx, t, []string{"chorus-jobs", "chorus-dead"},
+		subscription{"chorus-jobs-sub", "chorus-jobs", pubsubtest.SubOpts{}}, subscription{"chorus-dead-sub", "chorus-dead", pubsubtest.SubOpts{}})
 	// n good jobs, and bad ones the backfill passes on and the worker
 	// dead-letters: blank text (empty_text) and text over the worker's
 	// 10,000 bytes (text_too_long). All of globex, so the acme dry run
@@ -256,22 +247,10 @@ func TestBackfillDrainedByWorker(t *testing.T) {
 	if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	env := append(ps.Env(), "CHORUS_POSTGRES_DSN="+pg.DSN())
-	cfg := fmt.Sprintf(`
-worker: {drain_timeout: 30s}
-source:
-  type: pubsub
-  pubsub: {project: %q, subscription: chorus-jobs-sub, dead_letter_topic: chorus-dead}
-sink:
-  type: postgres
-  postgres: {dsn_env: CHORUS_POSTGRES_DSN}
-`, ps.Project()) + modelsYAML(referenceModels(t))
+	cfg, env := pubsubToPostgres(t, ps, pg, liveSource, modelsYAML(referenceModels(t)))
 	cfgPath := filepath.Join(t.TempDir(), "chorus.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
-	}
-	if code := startChorus(t, cfg, env, "migrate").wait(60 * time.Second); code != 0 {
-		t.Fatal("chorus migrate failed")
 	}
 	dir := t.TempDir()
 

@@ -2,10 +2,9 @@ package e2e
 
 import (
 	"bytes"
-	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,9 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chorusml/chorus"
 	"github.com/chorusml/chorus/cmd/chorus/tools/modelserver"
-	"github.com/chorusml/chorus/cmd/chorus/tools/refmodel"
 	"github.com/chorusml/chorus/sources"
 )
 
@@ -60,19 +57,8 @@ func referenceModels(t *testing.T) string {
 // referenceModelsWith is referenceModels answering with o (dialects, costs).
 func referenceModelsWith(t *testing.T, o modelserver.Options) string {
 	t.Helper()
-	models, err := refmodel.LoadAll(chorus.Data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = modelserver.New(models, o).Serve(ctx, ln); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return ln.Addr().String()
+	addr, _ := referenceModelServer(t, o)
+	return addr
 }
 
 // modelsYAML is the models, pipeline and tenants part of a config.
@@ -93,8 +79,28 @@ log: {format: json, level: info}
 type process struct {
 	t      *testing.T
 	cmd    *exec.Cmd
-	out    *bytes.Buffer
+	out    *output
 	exited chan error
+}
+
+// output is a process's stdout and stderr. exec's copier goroutine writes
+// it while the process runs, so a test reads it under the same lock.
+type output struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (o *output) Write(b []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.buf.Write(b)
+}
+
+// String is what the process has written so far.
+func (o *output) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.buf.String()
 }
 
 func startChorus(t *testing.T, cfg string, env []string, args ...string) *process {
@@ -110,7 +116,7 @@ func startChorus(t *testing.T, cfg string, env []string, args ...string) *proces
 // process's environment, its output captured; it is killed at cleanup.
 func startBinary(t *testing.T, env []string, args ...string) *process {
 	t.Helper()
-	p := &process{t: t, out: &bytes.Buffer{}, exited: make(chan error, 1)}
+	p := &process{t: t, out: &output{}, exited: make(chan error, 1)}
 	p.cmd = exec.Command(chorusBinary(t), args...)
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
@@ -138,6 +144,70 @@ func (p *process) wait(d time.Duration) int {
 	case <-time.After(d):
 		p.t.Fatalf("chorus did not exit within %v; output:\n%s", d, tailOf(p.out.String()))
 		return -1
+	}
+}
+
+// startWorker runs `chorus run` with cfg, serving metrics and health on a
+// loopback port (metricsAddr finds it).
+func startWorker(t *testing.T, cfg string, env []string) *process {
+	t.Helper()
+	return startChorus(t, cfg, env, "run", "--metrics-addr", "127.0.0.1:0")
+}
+
+// metricsAddr waits for the log line naming the metrics listener.
+func (p *process) metricsAddr() string {
+	p.t.Helper()
+	var addr string
+	p.eventually(60*time.Second, "the metrics listener", func() (bool, string) {
+		for line := range strings.SplitSeq(p.out.String(), "\n") {
+			var rec struct{ Message, Addr string }
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Message == "metrics and health listening" {
+				addr = rec.Addr
+				return true, ""
+			}
+		}
+		return false, "no log line yet"
+	})
+	return addr
+}
+
+// eventually is waitFor at 100 ms, for conditions that cost a round trip
+// to a server, with the worker's output in the failure. It fails at once
+// if the worker exits.
+func (p *process) eventually(d time.Duration, what string, cond func() (bool, string)) {
+	p.t.Helper()
+	waitFor(p.t, d, 100*time.Millisecond, what, func() (bool, string) {
+		ok, state := cond()
+		if ok {
+			return true, ""
+		}
+		select {
+		case err := <-p.exited:
+			p.exited <- err
+			p.t.Fatalf("chorus exited (%v) while waiting for %s: %s; output:\n%s", err, what, state, tailOf(p.out.String()))
+		default:
+		}
+		return false, state + "; output:\n" + tailOf(p.out.String())
+	})
+}
+
+// waitFor asks cond every interval until it holds, failing the test after
+// d with cond's account of the state.
+func waitFor(t testing.TB, d, every time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			if state != "" {
+				what += ": " + state
+			}
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(every)
 	}
 }
 

@@ -69,9 +69,9 @@ func TestRunSurvivesSIGTERMAndSIGKILL(t *testing.T) {
 			dir, cfg := fileWorker(t, n, addr)
 			results := filepath.Join(dir, "results.jsonl")
 			p := startBinary(t, nil, "run", "--config", cfg)
-			waitFor(t, 30*time.Second, "the first results", func() bool {
+			waitFor(t, 30*time.Second, 10*time.Millisecond, "the first results", func() (bool, string) {
 				st, err := os.Stat(results)
-				return err == nil && st.Size() > 0
+				return err == nil && st.Size() > 0, ""
 			})
 			p.signal(tc.sig)
 			if code := p.wait(60 * time.Second); code != tc.wantCode {

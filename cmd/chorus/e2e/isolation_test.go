@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -29,8 +28,6 @@ import (
 	"github.com/chorusml/chorus/sinks/pgsink"
 	"github.com/chorusml/chorus/sinks/pgsink/pgtest"
 	"github.com/chorusml/chorus/sources"
-	"github.com/chorusml/chorus/sources/awssqs"
-	"github.com/chorusml/chorus/sources/awssqs/sqstest"
 	"github.com/chorusml/chorus/sources/gcppubsub/pubsubtest"
 	"github.com/chorusml/chorus/worker/ensemble"
 	"github.com/chorusml/chorus/worker/job"
@@ -51,28 +48,13 @@ func TestPoisonKeysDeadLetteredOnFirstDelivery(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	ps := pubsubtest.StartEmulator(t)
-	pg := pgtest.Start(t)
-	for _, topic := range []string{"chorus-jobs", "chorus-dead", "broker-dead"} {
-		if err := ps.CreateTopic(ctx, topic); err != nil {
-			t.Fatal(err)
-		}
-	}
 	// The subscription's own dead-letter policy makes Pub/Sub report
 	// delivery attempts, which the dead letters must say is 1.
-	subs := []struct {
-		id, topic string
-		o         pubsubtest.SubOpts
-	}{
-		{"chorus-jobs-sub", "chorus-jobs", pubsubtest.SubOpts{AckDeadline: 10 * time.Second, DeadLetterTopic: "broker-dead", MaxDeliveryAttempts: 5}},
-		{"chorus-dead-sub", "chorus-dead", pubsubtest.SubOpts{}},
-		{"broker-dead-sub", "broker-dead", pubsubtest.SubOpts{}},
-	}
-	for _, s := range subs {
-		if err := ps.CreateSubscription(ctx, s.id, s.topic, s.o); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ps := startPubSub(ctx, t, []string{"chorus-jobs", "chorus-dead", "broker-dead"},
+		subscription{"chorus-jobs-sub", "chorus-jobs", pubsubtest.SubOpts{AckDeadline: 10 * time.Second, DeadLetterTopic: "broker-dead", MaxDeliveryAttempts: 5}},
+		subscription{"chorus-dead-sub", "chorus-dead", pubsubtest.SubOpts{}},
+		subscription{"broker-dead-sub", "broker-dead", pubsubtest.SubOpts{}})
+	pg := pgtest.Start(t)
 
 	longID := strings.Repeat("x", 3000)
 	var want []string
@@ -106,20 +88,8 @@ func TestPoisonKeysDeadLetteredOnFirstDelivery(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	env := append(ps.Env(), "CHORUS_POSTGRES_DSN="+pg.DSN())
-	cfg := fmt.Sprintf(`
-worker: {drain_timeout: 30s}
-source:
-  type: pubsub
-  pubsub: {project: %q, subscription: chorus-jobs-sub, dead_letter_topic: chorus-dead}
-sink:
-  type: postgres
-  postgres: {dsn_env: CHORUS_POSTGRES_DSN}
-`, ps.Project()) + modelsYAML(referenceModels(t))
-	if code := startChorus(t, cfg, env, "migrate").wait(60 * time.Second); code != 0 {
-		t.Fatal("chorus migrate failed")
-	}
-	w := startLogged(t, cfg, env, "run")
+	cfg, env := pubsubToPostgres(t, ps, pg, liveSource, modelsYAML(referenceModels(t)))
+	w := startWorker(t, cfg, env)
 	addr := w.metricsAddr()
 
 	var dead []pubsubtest.Received
@@ -193,8 +163,8 @@ sink:
 	}
 
 	w.signal(syscall.SIGTERM)
-	if code := w.exit(60 * time.Second); code != 0 || !strings.Contains(w.output(), `"clean":true`) {
-		t.Fatalf("exit %d after SIGTERM, want 0 after a clean drain; output:\n%s", code, tailOf(w.output()))
+	if code := w.wait(60 * time.Second); code != 0 || !strings.Contains(w.out.String(), `"clean":true`) {
+		t.Fatalf("exit %d after SIGTERM, want 0 after a clean drain; output:\n%s", code, tailOf(w.out.String()))
 	}
 	if n, err := ps.Backlog(ctx, "chorus-jobs-sub"); err != nil || n != 0 {
 		t.Errorf("backlog of chorus-jobs-sub %d (%v), want 0", n, err)
@@ -216,19 +186,8 @@ func TestSIGTERMWithStalledModelLosesNothing(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	moto := sqstest.StartMoto(t)
-	dlq, err := moto.CreateQueue(ctx, "chorus-dlq", sqstest.QueueOpts{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	queue, err := moto.CreateQueue(ctx, "chorus-jobs", sqstest.QueueOpts{VisibilityTimeout: 30 * time.Second, RedriveTo: dlq, MaxReceiveCount: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := awssqs.NewPublisher(moto.Client(t), queue, awssqs.PublisherOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sq := startSQS(ctx, t, 30*time.Second, 10)
+	moto, queue, dlq := sq.moto, sq.queue, sq.dlq
 	// acme's pipeline needs sentiment-vader, which will hang; globex's and
 	// initech's do not.
 	const acmeMsgs, otherMsgs, per = 60, 40, 10
@@ -241,7 +200,7 @@ func TestSIGTERMWithStalledModelLosesNothing(t *testing.T) {
 			msgs = append(msgs, tenantJobs([]string{"globex", "initech"}[i%2], fmt.Sprintf("other-%03d", i), per))
 		}
 	}
-	if _, err := pub.Publish(ctx, msgs); err != nil {
+	if _, err := sq.pub.Publish(ctx, msgs); err != nil {
 		t.Fatal(err)
 	}
 	const total = (acmeMsgs + otherMsgs) * per
@@ -273,7 +232,7 @@ tenants: [{name: acme, pipeline: vader}, {name: "*", pipeline: default}]
 log: {format: json, level: info}
 `, drain, queue, dlq, moto.Endpoint(), out, addr)
 
-	w := startLogged(t, cfg, moto.Env(), "run")
+	w := startWorker(t, cfg, moto.Env())
 	maddr := w.metricsAddr()
 	// Full: every other tenant's job committed and deleted; all of acme's
 	// messages held, their jobs far over sentiment-vader's max_waiting,
@@ -297,29 +256,29 @@ log: {format: json, level: info}
 	}
 	start := time.Now()
 	w.signal(syscall.SIGTERM)
-	code := w.exit(drain + 60*time.Second)
+	code := w.wait(drain + 60*time.Second)
 	took := time.Since(start)
 	t.Logf("SIGTERM with the queue full: exit %d after %v", code, took.Round(time.Millisecond))
 	if code != 0 {
-		t.Fatalf("exit %d after SIGTERM, want 0 (nothing is lost: the held messages are released); output:\n%s", code, tailOf(w.output()))
+		t.Fatalf("exit %d after SIGTERM, want 0 (nothing is lost: the held messages are released); output:\n%s", code, tailOf(w.out.String()))
 	}
 	if limit := drain + 2*closeSlack; took > limit {
 		t.Errorf("exited %v after SIGTERM, want within drain_timeout %v + %v", took, drain, 2*closeSlack)
 	}
-	if log := w.output(); !strings.Contains(log, `"clean":false`) || strings.Contains(log, string(ensemble.ReasonQuorumNotMet)) {
+	if log := w.out.String(); !strings.Contains(log, `"clean":false`) || strings.Contains(log, string(ensemble.ReasonQuorumNotMet)) {
 		t.Errorf("want a drain cut off at drain_timeout (clean false) and no quorum_not_met; output:\n%s", tailOf(log))
 	}
 	// Released, not left to the visibility timeout (30s, extended while
 	// held): visible again well before it.
-	waitFor(t, 20*time.Second, "acme's messages visible again", func() bool {
+	waitFor(t, 20*time.Second, 10*time.Millisecond, "acme's messages visible again", func() (bool, string) {
 		d, err := moto.Depth(ctx, queue)
-		return err == nil && d.Visible == acmeMsgs && d.NotVisible == 0
+		return err == nil && d.Visible == acmeMsgs && d.NotVisible == 0, fmt.Sprintf("queue %+v (%v)", d, err)
 	})
 
 	if err := srv.SetFault(refmodel.NameSentimentVader, modelserver.Fault{}); err != nil {
 		t.Fatal(err)
 	}
-	w = startLogged(t, cfg, moto.Env(), "run")
+	w = startWorker(t, cfg, moto.Env())
 	w.eventually(120*time.Second, "every job scored and the queue empty", func() (bool, string) {
 		keys := fileKeys(t, out)
 		d, err := moto.Depth(ctx, queue)
@@ -329,8 +288,8 @@ log: {format: json, level: info}
 		return len(keys) == total && d.Empty(), fmt.Sprintf("%d of %d keys, queue %+v", len(keys), total, d)
 	})
 	w.signal(syscall.SIGTERM)
-	if code := w.exit(drain + 2*closeSlack + 30*time.Second); code != 0 || !strings.Contains(w.output(), `"clean":true`) {
-		t.Fatalf("second run: exit %d after SIGTERM, want 0 after a clean drain; output:\n%s", code, tailOf(w.output()))
+	if code := w.wait(drain + 2*closeSlack + 30*time.Second); code != 0 || !strings.Contains(w.out.String(), `"clean":true`) {
+		t.Fatalf("second run: exit %d after SIGTERM, want 0 after a clean drain; output:\n%s", code, tailOf(w.out.String()))
 	}
 	keys := fileKeys(t, out)
 	if len(keys) != total {
@@ -368,18 +327,11 @@ func TestBackfillLaneThroughBinary(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	ps := pubsubtest.StartEmulator(t)
+	long := pubsubtest.SubOpts{AckDeadline: 60 * time.Second}
+	ps := startPubSub(ctx, t, []string{"chorus-jobs", "chorus-backfill", "chorus-dead"},
+		subscription{"chorus-jobs-sub", "chorus-jobs", long}, subscription{"chorus-backfill-sub", "chorus-backfill", long},
+		subscription{"chorus-dead-sub", "chorus-dead", long})
 	pg := pgtest.Start(t)
-	for _, topic := range []string{"chorus-jobs", "chorus-backfill", "chorus-dead"} {
-		if err := ps.CreateTopic(ctx, topic); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, s := range [][2]string{{"chorus-jobs-sub", "chorus-jobs"}, {"chorus-backfill-sub", "chorus-backfill"}, {"chorus-dead-sub", "chorus-dead"}} {
-		if err := ps.CreateSubscription(ctx, s[0], s[1], pubsubtest.SubOpts{AckDeadline: 60 * time.Second}); err != nil {
-			t.Fatal(err)
-		}
-	}
 	const backlog, per = 8000, 20
 	var msgs []pubsubtest.Message
 	for _, m := range packedJobs(backlog, per) {
@@ -390,22 +342,10 @@ func TestBackfillLaneThroughBinary(t *testing.T) {
 	}
 	// Each model scores one batch of at most 64 at a time in 200 ms: the
 	// backlog takes at least 8000/64 × 0.2 s = 25 s, whatever the machine.
-	env := append(ps.Env(), "CHORUS_POSTGRES_DSN="+pg.DSN())
-	cfg := fmt.Sprintf(`
-worker: {drain_timeout: 30s}
-source:
-  type: pubsub
-  pubsub: {project: %[1]q, subscription: chorus-jobs-sub, dead_letter_topic: chorus-dead}
-backfill_source:
+	cfg, env := pubsubToPostgres(t, ps, pg, liveSource+`backfill_source:
   type: pubsub
   pubsub: {project: %[1]q, subscription: chorus-backfill-sub, dead_letter_topic: chorus-dead}
-sink:
-  type: postgres
-  postgres: {dsn_env: CHORUS_POSTGRES_DSN}
-`, ps.Project()) + modelsYAML(referenceModelsWith(t, modelserver.Options{BatchCost: 200 * time.Millisecond, MaxConcurrent: 1}))
-	if code := startChorus(t, cfg, env, "migrate").wait(60 * time.Second); code != 0 {
-		t.Fatal("chorus migrate failed")
-	}
+`, modelsYAML(referenceModelsWith(t, modelserver.Options{BatchCost: 200 * time.Millisecond, MaxConcurrent: 1})))
 	conn, err := pgx.Connect(ctx, pg.DSN())
 	if err != nil {
 		t.Fatal(err)
@@ -419,7 +359,7 @@ sink:
 		return live, bf
 	}
 
-	w := startLogged(t, cfg, env, "run")
+	w := startWorker(t, cfg, env)
 	maddr := w.metricsAddr()
 	w.eventually(120*time.Second, "the backlog under way", func() (bool, string) {
 		_, bf := counts()
@@ -462,8 +402,8 @@ sink:
 		}
 	}
 	w.signal(syscall.SIGTERM)
-	if code := w.exit(60 * time.Second); code != 0 || !strings.Contains(w.output(), `"clean":true`) {
-		t.Fatalf("exit %d after SIGTERM, want 0 after a clean drain; output:\n%s", code, tailOf(w.output()))
+	if code := w.wait(60 * time.Second); code != 0 || !strings.Contains(w.out.String(), `"clean":true`) {
+		t.Fatalf("exit %d after SIGTERM, want 0 after a clean drain; output:\n%s", code, tailOf(w.out.String()))
 	}
 	for _, sub := range []string{"chorus-jobs-sub", "chorus-backfill-sub"} {
 		if n, err := ps.Backlog(ctx, sub); err != nil || n != 0 {
@@ -532,108 +472,6 @@ func referenceModelServer(t *testing.T, o modelserver.Options) (string, *modelse
 	go func() { _ = srv.Serve(ctx, ln); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 	return ln.Addr().String(), srv
-}
-
-// logged is a chorus binary writing its output to a file, which the test
-// may read while it runs (a bytes.Buffer written by exec's copier may not
-// be read concurrently), serving metrics and health on a loopback port.
-type logged struct {
-	*process
-	logPath string
-}
-
-func startLogged(t *testing.T, cfg string, env []string, args ...string) *logged {
-	t.Helper()
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "chorus.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	l := &logged{logPath: filepath.Join(dir, "chorus.log")}
-	f, err := os.Create(l.logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close() // the child has its own descriptor
-	p := &process{t: t, out: &bytes.Buffer{}, exited: make(chan error, 1)}
-	p.cmd = exec.Command(chorusBinary(t), append(args, "--config", cfgPath, "--metrics-addr", "127.0.0.1:0")...)
-	p.cmd.Env = append(os.Environ(), env...)
-	p.cmd.Stdout, p.cmd.Stderr = f, f
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.exited <- p.cmd.Wait() }()
-	t.Cleanup(func() { _ = p.cmd.Process.Kill() })
-	l.process = p
-	return l
-}
-
-func (l *logged) output() string {
-	b, err := os.ReadFile(l.logPath)
-	if err != nil {
-		l.t.Fatal(err)
-	}
-	return string(b)
-}
-
-// exit returns the exit code, failing the test after d.
-func (l *logged) exit(d time.Duration) int {
-	l.t.Helper()
-	select {
-	case err := <-l.exited:
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return ee.ExitCode()
-		}
-		if err != nil {
-			l.t.Fatal(err)
-		}
-		return 0
-	case <-time.After(d):
-		l.t.Fatalf("chorus did not exit within %v; output:\n%s", d, tailOf(l.output()))
-		return -1
-	}
-}
-
-// metricsAddr waits for the log line naming the metrics listener.
-func (l *logged) metricsAddr() string {
-	l.t.Helper()
-	var addr string
-	l.eventually(60*time.Second, "the metrics listener", func() (bool, string) {
-		for line := range strings.SplitSeq(l.output(), "\n") {
-			var rec struct{ Message, Addr string }
-			if json.Unmarshal([]byte(line), &rec) == nil && rec.Message == "metrics and health listening" {
-				addr = rec.Addr
-				return true, ""
-			}
-		}
-		return false, "no log line yet"
-	})
-	return addr
-}
-
-// eventually polls cond every 100 ms until it holds, failing the test after
-// d with cond's description of the state and the worker's output. It
-// fails at once if the worker exits.
-func (l *logged) eventually(d time.Duration, what string, cond func() (bool, string)) {
-	l.t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		select {
-		case err := <-l.exited:
-			l.exited <- err
-			l.t.Fatalf("chorus exited (%v) while waiting for %s: %s; output:\n%s", err, what, state, tailOf(l.output()))
-		default:
-		}
-		if time.Now().After(deadline) {
-			l.t.Fatalf("timed out after %v waiting for %s: %s; output:\n%s", d, what, state, tailOf(l.output()))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 func httpGet(addr, path string) (int, string) {

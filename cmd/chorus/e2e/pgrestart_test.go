@@ -78,9 +78,12 @@ func TestPostgresRestartMidRun(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- w.Run(runCtx) }()
 
-	waitFor(t, 30*time.Second, "some rows committed", func() bool { return topic.Stats().Acked > 1000 })
+	waitFor(t, 30*time.Second, 10*time.Millisecond, "some rows committed", func() (bool, string) {
+		s := topic.Stats()
+		return s.Acked > 1000, fmt.Sprintf("%+v", s)
+	})
 	pg.Stop(t)
-	waitFor(t, 30*time.Second, "the worker to notice", w.SinkDown)
+	waitFor(t, 30*time.Second, 10*time.Millisecond, "the worker to notice", func() (bool, string) { return w.SinkDown(), "" })
 	if err := w.Health(); err == nil || !strings.Contains(err.Error(), "sink") {
 		t.Errorf("Health with Postgres down = %v, want a sink error (readiness)", err)
 	}
@@ -92,9 +95,9 @@ func TestPostgresRestartMidRun(t *testing.T) {
 		t.Fatalf("while Postgres is down: before %+v, after %+v; want no acks and intake capped", before, during)
 	}
 	pg.Start(t)
-	waitFor(t, 60*time.Second, "every message acked", func() bool {
+	waitFor(t, 60*time.Second, 10*time.Millisecond, "every message acked", func() (bool, string) {
 		s := topic.Stats()
-		return s.Acked == n && s.Ready+s.Delayed+s.Outstanding == 0
+		return s.Acked == n && s.Ready+s.Delayed+s.Outstanding == 0, fmt.Sprintf("%+v", s)
 	})
 	if err := w.Health(); err != nil {
 		t.Errorf("Health after Postgres came back = %v, want ready", err)
@@ -112,16 +115,5 @@ func TestPostgresRestartMidRun(t *testing.T) {
 	}
 	if dl := topic.DeadLetters(); len(dl) != 0 {
 		t.Fatalf("%d dead letters, want none: %v", len(dl), dl[0].Attributes)
-	}
-}
-
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -20,18 +20,9 @@ func TestPubSubToPostgresSurvivesCrashes(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	ps := pubsubtest.StartEmulator(t)
-	for _, topic := range []string{"chorus-jobs", "chorus-dead"} {
-		if err := ps.CreateTopic(ctx, topic); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := ps.CreateSubscription(ctx, "chorus-dead-sub", "chorus-dead", pubsubtest.SubOpts{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := ps.CreateSubscription(ctx, "chorus-jobs-sub", "chorus-jobs", pubsubtest.SubOpts{AckDeadline: 10 * time.Second}); err != nil {
-		t.Fatal(err)
-	}
+	ps := startPubSub(ctx, t, []string{"chorus-jobs", "chorus-dead"},
+		subscription{"chorus-dead-sub", "chorus-dead", pubsubtest.SubOpts{}},
+		subscription{"chorus-jobs-sub", "chorus-jobs", pubsubtest.SubOpts{AckDeadline: 10 * time.Second}})
 	const n = 50_000
 	var msgs []pubsubtest.Message
 	for _, m := range packedJobs(n, 20) {

@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/chorusml/chorus/sinks/bqsink/bqfake"
-	"github.com/chorusml/chorus/sources/awssqs"
-	"github.com/chorusml/chorus/sources/awssqs/sqstest"
 )
 
 // SQS (moto) → chorus binary → BigQuery (wire fake): 50,000 jobs, the
@@ -21,23 +19,12 @@ func TestSQSToBigQuerySurvivesCrashes(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	moto := sqstest.StartMoto(t)
-	dlq, err := moto.CreateQueue(ctx, "chorus-dlq", sqstest.QueueOpts{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	queue, err := moto.CreateQueue(ctx, "chorus-jobs", sqstest.QueueOpts{VisibilityTimeout: 5 * time.Second, RedriveTo: dlq, MaxReceiveCount: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sq := startSQS(ctx, t, 5*time.Second, 10)
+	moto, queue, dlq := sq.moto, sq.queue, sq.dlq
 	bq := bqfake.Start(t)
 
 	const n = 50_000
-	pub, err := awssqs.NewPublisher(moto.Client(t), queue, awssqs.PublisherOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := pub.Publish(ctx, packedJobs(n, 50)); err != nil {
+	if _, err := sq.pub.Publish(ctx, packedJobs(n, 50)); err != nil {
 		t.Fatal(err)
 	}
 	models := referenceModels(t)

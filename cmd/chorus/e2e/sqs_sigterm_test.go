@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/chorusml/chorus/sinks/filesink"
-	"github.com/chorusml/chorus/sources/awssqs"
-	"github.com/chorusml/chorus/sources/awssqs/sqstest"
 )
 
 // SIGTERM to a worker on SQS at the default 20s wait_time, as the shipped
@@ -23,21 +21,10 @@ func TestSQSSigtermAtDefaultWaitTime(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	moto := sqstest.StartMoto(t)
-	dlq, err := moto.CreateQueue(ctx, "chorus-dlq", sqstest.QueueOpts{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	queue, err := moto.CreateQueue(ctx, "chorus-jobs", sqstest.QueueOpts{VisibilityTimeout: 30 * time.Second, RedriveTo: dlq, MaxReceiveCount: 5})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := awssqs.NewPublisher(moto.Client(t), queue, awssqs.PublisherOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sq := startSQS(ctx, t, 30*time.Second, 5)
+	moto, queue, dlq := sq.moto, sq.queue, sq.dlq
 	const n = 40
-	if _, err := pub.Publish(ctx, packedJobs(n, 10)); err != nil {
+	if _, err := sq.pub.Publish(ctx, packedJobs(n, 10)); err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "results.jsonl")
@@ -49,9 +36,9 @@ source:
 sink: {type: file, file: {path: %q}}
 `, queue, dlq, moto.Endpoint(), out) + modelsYAML(referenceModels(t))
 	p := startChorus(t, cfg, moto.Env(), "run")
-	waitFor(t, 60*time.Second, "every job scored", func() bool {
+	waitFor(t, 60*time.Second, 10*time.Millisecond, "every job scored", func() (bool, string) {
 		rows, err := filesink.ReadAll(out)
-		return err == nil && len(rows) == n
+		return err == nil && len(rows) == n, fmt.Sprintf("%d rows (%v)", len(rows), err)
 	})
 	// Idle now: every poller sits in a 20s long poll.
 	p.signal(syscall.SIGTERM)

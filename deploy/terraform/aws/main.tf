@@ -4,6 +4,11 @@
 
 locals {
   oidc_issuer = var.eks_oidc_provider_arn == "" ? "" : element(split("oidc-provider/", var.eks_oidc_provider_arn), 1)
+
+  streams = {
+    jobs     = "${var.name}-jobs"
+    backfill = "${var.name}-backfill"
+  }
 }
 
 # --- SQS -------------------------------------------------------------------
@@ -21,8 +26,17 @@ resource "aws_sqs_queue" "dead_letters" {
   sqs_managed_sse_enabled   = true
 }
 
-resource "aws_sqs_queue" "jobs" {
-  name                       = "${var.name}-jobs"
+# The two lanes. Live feedback goes to the jobs queue; backfills
+# (`chorus backfill --sqs-queue-url`) go to the backfill queue, read by the
+# same workers as backfill_source and served after live work: a backlog
+# there never stands in front of live feedback on the jobs queue. Both get
+# the same settings, redrive policy and IAM. Keep their retention below the
+# dead-letter queue's: SQS counts a dead letter's age from when it was first
+# sent, not from the move, so only a longer DLQ retention keeps it there for
+# days.
+resource "aws_sqs_queue" "stream" {
+  for_each                   = local.streams
+  name                       = each.value
   visibility_timeout_seconds = var.visibility_timeout_seconds
   message_retention_seconds  = var.message_retention_seconds
   # Long polling by default, for any consumer that does not ask.
@@ -35,32 +49,27 @@ resource "aws_sqs_queue" "jobs" {
   })
 }
 
-# Backfills (`chorus backfill --sqs-queue-url`), read by the same workers as
-# backfill_source and served after live work: a backlog here never stands in
-# front of live feedback on the jobs queue. Same settings as the jobs
-# queue. Keep its retention below the dead-letter queue's: SQS counts a
-# dead letter's age from when it was first sent, not from the move, so only
-# a longer DLQ retention keeps it there for days.
-resource "aws_sqs_queue" "backfill" {
-  name                       = "${var.name}-backfill"
-  visibility_timeout_seconds = var.visibility_timeout_seconds
-  message_retention_seconds  = var.message_retention_seconds
-  receive_wait_time_seconds  = 20
-  sqs_managed_sse_enabled    = true
+# The queues were one resource each before they became one for_each: keep
+# existing state.
+moved {
+  from = aws_sqs_queue.jobs
+  to   = aws_sqs_queue.stream["jobs"]
+}
 
-  redrive_policy = jsonencode({
-    deadLetterTargetArn = aws_sqs_queue.dead_letters.arn
-    maxReceiveCount     = var.max_receive_count
-  })
+moved {
+  from = aws_sqs_queue.backfill
+  to   = aws_sqs_queue.stream["backfill"]
 }
 
 # Only the jobs and backfill queues may redrive into the dead-letter queue.
+# Jobs first, as the policy has always been written: a for over the map
+# would put backfill first and change the stored policy text.
 resource "aws_sqs_queue_redrive_allow_policy" "dead_letters" {
   queue_url = aws_sqs_queue.dead_letters.id
 
   redrive_allow_policy = jsonencode({
     redrivePermission = "byQueue"
-    sourceQueueArns   = [aws_sqs_queue.jobs.arn, aws_sqs_queue.backfill.arn]
+    sourceQueueArns   = [aws_sqs_queue.stream["jobs"].arn, aws_sqs_queue.stream["backfill"].arn]
   })
 }
 
@@ -78,7 +87,7 @@ data "aws_iam_policy_document" "worker" {
       "sqs:ChangeMessageVisibility",
       "sqs:GetQueueAttributes",
     ]
-    resources = [aws_sqs_queue.jobs.arn, aws_sqs_queue.backfill.arn]
+    resources = [for q in aws_sqs_queue.stream : q.arn]
   }
 
   statement {
@@ -102,7 +111,7 @@ data "aws_iam_policy_document" "backfill" {
   statement {
     sid       = "PublishBackfill"
     actions   = ["sqs:SendMessage", "sqs:GetQueueAttributes"]
-    resources = concat([aws_sqs_queue.backfill.arn], var.backfill_publish_to_jobs ? [aws_sqs_queue.jobs.arn] : [])
+    resources = concat([aws_sqs_queue.stream["backfill"].arn], var.backfill_publish_to_jobs ? [aws_sqs_queue.stream["jobs"].arn] : [])
   }
 }
 

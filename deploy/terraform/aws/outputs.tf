@@ -1,11 +1,11 @@
 output "jobs_queue_url" {
   description = "The config's source.sqs.queue_url (and the KEDA live trigger's queueURL): the live lane."
-  value       = aws_sqs_queue.jobs.url
+  value       = aws_sqs_queue.stream["jobs"].url
 }
 
 output "backfill_queue_url" {
   description = "The config's backfill_source.sqs.queue_url, the KEDA backfill trigger's queueURL, and `chorus backfill --sqs-queue-url`."
-  value       = aws_sqs_queue.backfill.url
+  value       = aws_sqs_queue.stream["backfill"].url
 }
 
 output "dead_letter_queue_url" {

@@ -93,21 +93,7 @@ var descriptions = map[string]string{
 // strict schema whose enum is the labels and whose results are exactly
 // the texts.
 func TestRequest(t *testing.T) {
-	type request struct {
-		path, auth string
-		body       map[string]any
-	}
-	reqs := make(chan request, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var body map[string]any
-		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
-			t.Errorf("request body: %v", err)
-		}
-		reqs <- request{r.URL.Path + "?" + r.URL.RawQuery, r.Header.Get("Authorization"), body}
-		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, completion(`{"results":[{"index":0,"tags":[]},{"index":1,"tags":[]}]}`, "gpt-4o-mini"))
-	}))
-	defer srv.Close()
+	srv := adaptertest.NewCapture(t, 200, nil, completion(`{"results":[{"index":0,"tags":[]},{"index":1,"tags":[]}]}`, "gpt-4o-mini"))
 	t.Setenv("OPENAI_API_KEY", "sk-from-the-environment")
 	s := spec(srv.URL + "/v1/")
 	s.Headers = map[string]string{"Authorization": "Bearer sk-configured"}
@@ -119,14 +105,17 @@ func TestRequest(t *testing.T) {
 	if _, err := c.Predict(adaptertest.Context(t), texts); err != nil {
 		t.Fatal(err)
 	}
-	got := <-reqs
-	if want := "/v1/chat/completions?api-version=2024-10-21"; got.path != want {
-		t.Errorf("path %q, want %q", got.path, want)
+	got := srv.Next(t)
+	if path, want := got.Request.URL.Path+"?"+got.Request.URL.RawQuery, "/v1/chat/completions?api-version=2024-10-21"; path != want {
+		t.Errorf("path %q, want %q", path, want)
 	}
-	if got.auth != "Bearer sk-configured" {
-		t.Errorf("Authorization %q: only the model's auth may be sent, never OPENAI_API_KEY", got.auth)
+	if auth := got.Request.Header.Get("Authorization"); auth != "Bearer sk-configured" {
+		t.Errorf("Authorization %q: only the model's auth may be sent, never OPENAI_API_KEY", auth)
 	}
-	b := got.body
+	var b map[string]any
+	if err := json.Unmarshal([]byte(got.Body), &b); err != nil {
+		t.Fatalf("request body: %v", err)
+	}
 	if b["model"] != "gpt-4o-mini" || b["temperature"] != 0.0 || b["seed"] != 7.0 || b["max_tokens"] != 500.0 {
 		t.Errorf("model/temperature/seed/max_tokens: %v %v %v %v", b["model"], b["temperature"], b["seed"], b["max_tokens"])
 	}
@@ -168,13 +157,7 @@ func TestRequest(t *testing.T) {
 }
 
 func TestMaxCompletionTokensAndSentiment(t *testing.T) {
-	var body map[string]any
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_ = json.NewDecoder(r.Body).Decode(&body)
-		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, completion(`{"results":[{"index":0,"label":"negative","confidence":0.8}]}`, "m"))
-	}))
-	defer srv.Close()
+	srv := adaptertest.NewCapture(t, 200, nil, completion(`{"results":[{"index":0,"label":"negative","confidence":0.8}]}`, "m"))
 	c, err := openai.New(adaptertest.Spec(srv.URL), openai.Options{Task: openai.TaskSentiment, MaxTokensField: openai.MaxCompletionTokensField, Logprobs: true})
 	if err != nil {
 		t.Fatal(err)
@@ -190,6 +173,8 @@ func TestMaxCompletionTokensAndSentiment(t *testing.T) {
 			t.Errorf("scores %v, want %v", res.Scores[0], want)
 		}
 	}
+	var body map[string]any
+	_ = json.Unmarshal([]byte(srv.Next(t).Body), &body)
 	if _, ok := body["max_tokens"]; ok || body["max_completion_tokens"] != float64(openai.DefaultMaxTokens) || body["logprobs"] != true {
 		t.Errorf("max_tokens %v, max_completion_tokens %v, logprobs %v", body["max_tokens"], body["max_completion_tokens"], body["logprobs"])
 	}
@@ -396,13 +381,7 @@ func TestEnvironmentIgnored(t *testing.T) {
 	other := adaptertest.Serve(t, 200, nil, completion(tagsAnswer(2), "elsewhere"))
 	t.Setenv("OPENAI_BASE_URL", other.URL)
 	t.Setenv("OPENAI_API_KEY", "sk-env")
-	got := make(chan string, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got <- r.Header.Get("Authorization")
-		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, completion(tagsAnswer(2), "here"))
-	}))
-	defer srv.Close()
+	srv := adaptertest.NewCapture(t, 200, nil, completion(tagsAnswer(2), "here"))
 	c, err := openai.New(adaptertest.Spec(srv.URL), openai.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -411,7 +390,7 @@ func TestEnvironmentIgnored(t *testing.T) {
 	if err != nil || res.Version != "here" {
 		t.Fatalf("Predict = %+v, %v", res, err)
 	}
-	if a := <-got; a != "" {
+	if a := srv.Next(t).Request.Header.Get("Authorization"); a != "" {
 		t.Errorf("Authorization %q sent from the environment", a)
 	}
 }
@@ -433,17 +412,7 @@ func TestBadOptions(t *testing.T) {
 
 // A configured prompt replaces the instructions; the answer's rules stay.
 func TestPromptTemplate(t *testing.T) {
-	var system string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var body struct {
-			Messages []struct{ Content string }
-		}
-		_ = json.NewDecoder(r.Body).Decode(&body)
-		system = body.Messages[0].Content
-		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, completion(`{"results":[{"index":0,"tags":[]}]}`, "m"))
-	}))
-	defer srv.Close()
+	srv := adaptertest.NewCapture(t, 200, nil, completion(`{"results":[{"index":0,"tags":[]}]}`, "m"))
 	c, err := openai.New(spec(srv.URL), openai.Options{Descriptions: descriptions,
 		Prompt: "Tag app-store reviews of a banking app ({{.Task}}).\n{{range .Labels}}* {{.Name}} = {{.Description}}\n{{end}}"})
 	if err != nil {
@@ -452,6 +421,11 @@ func TestPromptTemplate(t *testing.T) {
 	if _, err := c.Predict(adaptertest.Context(t), []string{"a"}); err != nil {
 		t.Fatal(err)
 	}
+	var body struct {
+		Messages []struct{ Content string }
+	}
+	_ = json.Unmarshal([]byte(srv.Next(t).Body), &body)
+	system := body.Messages[0].Content
 	for _, want := range []string{"banking app (tags)", "* onboarding = sign-up, setup, first use", `"results" holds one entry per text`} {
 		if !strings.Contains(system, want) {
 			t.Errorf("system prompt lacks %q:\n%s", want, system)

@@ -2,7 +2,6 @@ package sagemaker_test
 
 import (
 	"encoding/json"
-	"net/http/httptest"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -154,11 +153,9 @@ func TestRequestFixtures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cap := newCapture()
-			srv := httptest.NewServer(cap.serve(503, nil, errorBody(503, "down")))
-			defer srv.Close()
+			srv := adaptertest.NewCapture(t, 503, nil, errorBody(503, "down"))
 			_, _ = signed(t, srv.URL, tc.opts).Predict(adaptertest.Context(t), []string{"the movie was excellent", "i did not like the plot ."})
-			ours := cap.last(t).body
+			ours := srv.Next(t).Body
 			for _, body := range []string{doc, ours} {
 				for line := range strings.SplitSeq(strings.TrimSpace(body), "\n") {
 					var v map[string]json.RawMessage

@@ -158,55 +158,10 @@ func signed(t *testing.T, url string, opts sagemaker.Options) *sagemaker.Client 
 	return c
 }
 
-// capture records each request the server gets, with its body.
-type capture struct {
-	n    atomic.Int64
-	reqs chan captured
-}
-
-type captured struct {
-	r    *http.Request
-	body string
-}
-
-func newCapture() *capture { return &capture{reqs: make(chan captured, 64)} }
-
-func (c *capture) serve(status int, h http.Header, body string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		c.n.Add(1)
-		b, _ := io.ReadAll(r.Body)
-		select {
-		case c.reqs <- captured{r.Clone(r.Context()), string(b)}:
-		default:
-		}
-		for k, v := range h {
-			w.Header()[k] = v
-		}
-		if w.Header().Get("Content-Type") == "" {
-			w.Header().Set("Content-Type", "application/json")
-		}
-		w.WriteHeader(status)
-		io.WriteString(w, body)
-	}
-}
-
-func (c *capture) last(t *testing.T) captured {
-	t.Helper()
-	select {
-	case r := <-c.reqs:
-		return r
-	default:
-		t.Fatal("no request reached the server")
-		return captured{}
-	}
-}
-
 // The real SDK client signs each request with SigV4 for service
 // sagemaker in the configured region, and sends the routing headers.
 func TestSigV4(t *testing.T) {
-	cap := newCapture()
-	srv := httptest.NewServer(cap.serve(200, nil, forms[0].ok(2)))
-	defer srv.Close()
+	srv := adaptertest.NewCapture(t, 200, nil, forms[0].ok(2))
 	c := signed(t, srv.URL, sagemaker.Options{
 		Region: "eu-west-1", Endpoint: "sentiment-prod", Parameters: map[string]string{"top_k": "null"},
 		TargetVariant: "variant-b", TargetModel: "model-7.tar.gz", InferenceComponent: "ic-sentiment",
@@ -219,18 +174,18 @@ func TestSigV4(t *testing.T) {
 	if len(res.Scores) != 2 {
 		t.Fatalf("scores %v", res.Scores)
 	}
-	got := cap.last(t)
-	auth := got.r.Header.Get("Authorization")
+	got := srv.Next(t)
+	auth := got.Request.Header.Get("Authorization")
 	for _, want := range []string{"AWS4-HMAC-SHA256 ", "Credential=AKIDEXAMPLE/", "/eu-west-1/sagemaker/aws4_request", "SignedHeaders=", "Signature="} {
 		if !strings.Contains(auth, want) {
 			t.Errorf("Authorization %q does not hold %q", auth, want)
 		}
 	}
-	if got.r.Header.Get("X-Amz-Date") == "" {
-		t.Errorf("request has no SigV4 date: %v", got.r.Header)
+	if got.Request.Header.Get("X-Amz-Date") == "" {
+		t.Errorf("request has no SigV4 date: %v", got.Request.Header)
 	}
-	if want := "/endpoints/sentiment-prod/invocations"; got.r.URL.Path != want {
-		t.Errorf("path %q, want %q", got.r.URL.Path, want)
+	if want := "/endpoints/sentiment-prod/invocations"; got.Request.URL.Path != want {
+		t.Errorf("path %q, want %q", got.Request.URL.Path, want)
 	}
 	for h, want := range map[string]string{
 		"X-Amzn-Sagemaker-Target-Variant":            "variant-b",
@@ -241,12 +196,12 @@ func TestSigV4(t *testing.T) {
 		"Content-Type": "application/json",
 		"Accept":       "application/json",
 	} {
-		if v := got.r.Header.Get(h); v != want {
+		if v := got.Request.Header.Get(h); v != want {
 			t.Errorf("%s = %q, want %q", h, v, want)
 		}
 	}
-	if want := `{"inputs":["great","awful"],"parameters":{"top_k":null}}`; got.body != want {
-		t.Errorf("body %s, want %s", got.body, want)
+	if want := `{"inputs":["great","awful"],"parameters":{"top_k":null}}`; got.Body != want {
+		t.Errorf("body %s, want %s", got.Body, want)
 	}
 }
 
@@ -257,21 +212,19 @@ func TestOneRequestPerPredict(t *testing.T) {
 	for _, file := range []string{"service-unavailable-503.json", "throttling-400.json", "model-not-ready-429.json", "internal-failure-500.json"} {
 		t.Run(file, func(t *testing.T) {
 			rep := reply(t, file)
-			cap := newCapture()
-			srv := httptest.NewServer(cap.serve(rep.Status, rep.Header, rep.Body))
-			defer srv.Close()
+			srv := adaptertest.NewCapture(t, rep.Status, rep.Header, rep.Body)
 			c := signed(t, srv.URL, sagemaker.Options{})
 			_, err := c.Predict(adaptertest.Context(t), []string{"a", "b"})
 			if errkind.KindOf(err) != errkind.Retryable {
 				t.Fatalf("%v is %v, want retryable", err, errkind.KindOf(err))
 			}
-			if n := cap.n.Load(); n != 1 {
+			if n := srv.Requests(); n != 1 {
 				t.Errorf("%d HTTP requests for one Predict, want 1", n)
 			}
 			r := &call.Runner{Client: c, Policy: retry.Policy{MaxAttempts: 3, Initial: time.Millisecond, Max: time.Millisecond, MaxElapsed: 5 * time.Second}}
 			out := make([]call.Outcome, 2)
 			r.Predict(adaptertest.Context(t), []string{"a", "b"}, out)
-			if n := cap.n.Load(); n != 1+3 {
+			if n := srv.Requests(); n != 1+3 {
 				t.Errorf("%d HTTP requests after a call policy of 3 attempts, want 1+3", n)
 			}
 		})
@@ -324,15 +277,13 @@ func TestRequestForms(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cap := newCapture()
-			srv := httptest.NewServer(cap.serve(503, nil, errorBody(503, "down")))
-			defer srv.Close()
+			srv := adaptertest.NewCapture(t, 503, nil, errorBody(503, "down"))
 			_, _ = signed(t, srv.URL, tc.opts).Predict(adaptertest.Context(t), texts)
-			got := cap.last(t)
-			if got.body != tc.body {
-				t.Errorf("body %q\nwant %q", got.body, tc.body)
+			got := srv.Next(t)
+			if got.Body != tc.body {
+				t.Errorf("body %q\nwant %q", got.Body, tc.body)
 			}
-			if ct, acc := got.r.Header.Get("Content-Type"), got.r.Header.Get("Accept"); ct != tc.contentType || acc != tc.contentType {
+			if ct, acc := got.Request.Header.Get("Content-Type"), got.Request.Header.Get("Accept"); ct != tc.contentType || acc != tc.contentType {
 				t.Errorf("Content-Type %q, Accept %q; want both %q", ct, acc, tc.contentType)
 			}
 		})
@@ -342,10 +293,10 @@ func TestRequestForms(t *testing.T) {
 // A batch over the payload limit is not sent: it is a batch too large
 // with the number of texts that fit, and the call layer splits it.
 func TestPayloadLimit(t *testing.T) {
-	cap := newCapture()
+	var sent atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
-		cap.n.Add(1)
+		sent.Add(1)
 		if len(b) > 1000 {
 			t.Errorf("a body of %d bytes was sent past the 1000-byte limit", len(b))
 		}
@@ -364,7 +315,7 @@ func TestPayloadLimit(t *testing.T) {
 	if limit, ok := endpoint.BatchLimit(err); !ok || limit < 1 || limit > 5 {
 		t.Errorf("batch limit %d, %v; want 1..5 texts of ~200 bytes under 1000", limit, ok)
 	}
-	if n := cap.n.Load(); n != 0 {
+	if n := sent.Load(); n != 0 {
 		t.Errorf("%d requests sent for a batch over the limit", n)
 	}
 	r := &call.Runner{Client: c, Policy: retry.Policy{MaxAttempts: 1}, Sizer: call.NewSizer(16, nil)}

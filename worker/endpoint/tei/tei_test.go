@@ -126,20 +126,7 @@ func TestBadResponses(t *testing.T) {
 }
 
 func TestRequest(t *testing.T) {
-	type request struct {
-		path string
-		body map[string]any
-	}
-	reqs := make(chan request, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var body map[string]any
-		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
-			t.Errorf("request body: %v", err)
-		}
-		reqs <- request{r.URL.Path, body}
-		io.WriteString(w, okBody(2))
-	}))
-	defer srv.Close()
+	srv := adaptertest.NewCapture(t, 200, nil, okBody(2))
 	c, err := tei.New(adaptertest.Spec(srv.URL+"/tei/sentiment/"), tei.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -148,17 +135,21 @@ func TestRequest(t *testing.T) {
 	if _, err := c.Predict(adaptertest.Context(t), texts); err != nil {
 		t.Fatal(err)
 	}
-	got := <-reqs
-	if want := "/tei/sentiment/predict"; got.path != want {
-		t.Errorf("path %q, want %q", got.path, want)
+	got := srv.Next(t)
+	if want := "/tei/sentiment/predict"; got.Request.URL.Path != want {
+		t.Errorf("path %q, want %q", got.Request.URL.Path, want)
+	}
+	var body map[string]any
+	if err := json.Unmarshal([]byte(got.Body), &body); err != nil {
+		t.Fatalf("request body: %v", err)
 	}
 	want := map[string]any{
 		"inputs":     []any{[]any{texts[0]}, []any{texts[1]}},
 		"raw_scores": false,
 		"truncate":   true,
 	}
-	if !reflect.DeepEqual(got.body, want) {
-		t.Errorf("request %v\nwant %v", got.body, want)
+	if !reflect.DeepEqual(body, want) {
+		t.Errorf("request %v\nwant %v", body, want)
 	}
 }
 

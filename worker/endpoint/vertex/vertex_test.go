@@ -386,19 +386,13 @@ func BenchmarkPredict(b *testing.B) { adaptertest.Bench(b, servers[0].protocol(b
 // requestBody captures the body of the one request a client sends.
 func requestBody(t *testing.T, opts vertex.Options, texts []string) []byte {
 	t.Helper()
-	bodies := make(chan []byte, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		bodies <- b
-		w.WriteHeader(503)
-	}))
-	defer srv.Close()
+	srv := adaptertest.NewCapture(t, 503, nil, "")
 	c, err := vertex.New(adaptertest.Spec(srv.URL), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, _ = c.Predict(adaptertest.Context(t), texts)
-	return <-bodies
+	return []byte(srv.Next(t).Body)
 }
 
 // sameJSON fails unless got and want are the same JSON value.

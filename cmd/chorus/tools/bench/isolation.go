@@ -200,8 +200,10 @@ func runIsolation(ctx context.Context, spec isoSpec) (*isoRun, error) {
 		if l.every == 0 && l.window == 0 {
 			continue
 		}
+		var commits chan struct{}
 		if l.window > 0 {
-			closed[l.tenant] = make(chan struct{}, 1<<16)
+			commits = make(chan struct{}, 1<<16)
+			closed[l.tenant] = commits
 		}
 		pubs.Add(1)
 		go func() {
@@ -225,29 +227,12 @@ func runIsolation(ctx context.Context, spec isoSpec) (*isoRun, error) {
 						return
 					}
 				}
-				for {
-					select {
-					case <-pubCtx.Done():
-						return
-					case <-closed[l.tenant]:
-						if !publish() {
-							return
-						}
-					}
-				}
+				publishOnEach(pubCtx, commits, publish)
+				return
 			}
 			t := time.NewTicker(l.every)
 			defer t.Stop()
-			for {
-				select {
-				case <-pubCtx.Done():
-					return
-				case <-t.C:
-					if !publish() {
-						return
-					}
-				}
-			}
+			publishOnEach(pubCtx, t.C, publish)
 		}()
 	}
 	// Route closed-loop completions to their tenant's publisher.
@@ -327,6 +312,21 @@ func runIsolation(ctx context.Context, spec isoSpec) (*isoRun, error) {
 	return r, nil
 }
 
+// publishOnEach publishes once per receive from next, the closed loop's
+// commits or the open loop's ticks, until ctx ends or publish fails.
+func publishOnEach[T any](ctx context.Context, next <-chan T, publish func() bool) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-next:
+			if !publish() {
+				return
+			}
+		}
+	}
+}
+
 // isBacklog reports whether a message key belongs to a load with a
 // backlog (the ones untilDrained waits for).
 func isBacklog(spec isoSpec, key string) bool {
@@ -338,16 +338,23 @@ func isBacklog(spec isoSpec, key string) bool {
 	return false
 }
 
-// sharedConfig is two shared models (sentiment, topics) for every tenant.
-const sharedConfig = `
+// sharedModels are the two models (sentiment, topics) every isolation
+// run's pipeline p uses; pipelineP is p up to its topics models.
+const (
+	sharedModels = `
 models:
   - {name: sentiment, protocol: open-inference, url: "http://ADDR", labels: [negative, positive], batch: {max_items: 64}, max_in_flight: 4}
   - {name: topics, protocol: open-inference, url: "http://ADDR", labels: [negative, positive], batch: {max_items: 64}, max_in_flight: 4}
-pipelines:
+`
+	pipelineP = `pipelines:
   - name: p
     version: "1"
     sentiment: {models: [{model: sentiment}]}
-    topics: {models: [{model: topics}]}
+`
+)
+
+// sharedConfig is the two shared models for every tenant.
+const sharedConfig = sharedModels + pipelineP + `    topics: {models: [{model: topics}]}
 tenants: [{name: "*", pipeline: p}]
 `
 
@@ -452,16 +459,9 @@ type BadModelCase struct {
 }
 
 // badModelConfig gives acme a custom model beside the two shared ones.
-const badModelConfig = `
-models:
-  - {name: sentiment, protocol: open-inference, url: "http://ADDR", labels: [negative, positive], batch: {max_items: 64}, max_in_flight: 4}
-  - {name: topics, protocol: open-inference, url: "http://ADDR", labels: [negative, positive], batch: {max_items: 64}, max_in_flight: 4}
-  - {name: acme-custom, protocol: open-inference, url: "http://ADDR", labels: [negative, positive], batch: {max_items: 64}, max_in_flight: 5, tenants: [acme]}
-pipelines:
-  - name: p
-    version: "1"
-    sentiment: {models: [{model: sentiment}]}
-    topics: {models: [{model: topics}, {model: acme-custom, precedence: true}]}
+const badModelConfig = sharedModels +
+	`  - {name: acme-custom, protocol: open-inference, url: "http://ADDR", labels: [negative, positive], batch: {max_items: 64}, max_in_flight: 5, tenants: [acme]}
+` + pipelineP + `    topics: {models: [{model: topics}, {model: acme-custom, precedence: true}]}
 tenants: [{name: acme, pipeline: p}, {name: globex, pipeline: p}, {name: initech, pipeline: p}]
 `
 

@@ -63,26 +63,8 @@ func (s *Server) kserveInfer(w http.ResponseWriter, r *http.Request) {
 	if m == nil {
 		return
 	}
-	var req oipRequest
-	if status, err := decode(w, r, &req); err != nil {
-		oipError(w, status, "Unrecognized request format: "+err.Error())
-		return
-	}
-	if len(req.Inputs) == 0 {
-		oipError(w, http.StatusBadRequest, "Unrecognized request format: no inputs")
-		return
-	}
-	texts, err := inputTexts(req.Inputs[0])
-	if err != nil {
-		oipError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	scores, f, ok := s.score(w, r, m, texts, refusals{fail: oipError})
+	req, scores, f, ok := s.oipScore(w, r, m, kserveUnrecognized+": ", kserveTexts)
 	if !ok {
-		return
-	}
-	if f.Garbage {
-		writeGarbage(w)
 		return
 	}
 	id := req.ID
@@ -108,6 +90,18 @@ func (s *Server) kserveInfer(w http.ResponseWriter, r *http.Request) {
 		}
 		return append(b, "]}]}"...)
 	})
+}
+
+// kserveUnrecognized is how the runtime begins its answer to a request it
+// cannot read.
+const kserveUnrecognized = "Unrecognized request format"
+
+// kserveTexts takes the texts from the first input, whatever its name.
+func kserveTexts(req *oipRequest) ([]string, error) {
+	if len(req.Inputs) == 0 {
+		return nil, fmt.Errorf("%s: no inputs", kserveUnrecognized)
+	}
+	return inputTexts(req.Inputs[0])
 }
 
 // appendPyDict writes a row as the runtime's str() of {index: probability}

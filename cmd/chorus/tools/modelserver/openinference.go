@@ -144,22 +144,8 @@ func (s *Server) oipInfer(w http.ResponseWriter, r *http.Request) {
 	if m == nil {
 		return
 	}
-	var req oipRequest
-	if status, err := decode(w, r, &req); err != nil {
-		oipError(w, status, "invalid inference request: "+err.Error())
-		return
-	}
-	texts, err := oipTexts(&req)
-	if err != nil {
-		oipError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	scores, f, ok := s.score(w, r, m, texts, refusals{fail: oipError})
+	req, scores, f, ok := s.oipScore(w, r, m, "invalid inference request: ", oipTexts)
 	if !ok {
-		return
-	}
-	if f.Garbage {
-		writeGarbage(w)
 		return
 	}
 	cols := len(m.labels)
@@ -193,6 +179,28 @@ func (s *Server) oipInfer(w http.ResponseWriter, r *http.Request) {
 		}
 		return append(b, "]}]}"...)
 	})
+}
+
+// oipScore decodes an open-inference request and scores the texts that
+// texts takes from it. What it refuses it answers in the protocol's error
+// body: a body that does not decode (badBody's words, then the decoder's),
+// texts' error (400), score's refusals and faults, garbage included. When
+// it has answered, ok is false.
+func (s *Server) oipScore(w http.ResponseWriter, r *http.Request, m *model, badBody string, texts func(*oipRequest) ([]string, error)) (req oipRequest, scores [][]float64, f Fault, ok bool) {
+	if status, err := decode(w, r, &req); err != nil {
+		oipError(w, status, badBody+err.Error())
+		return req, nil, f, false
+	}
+	in, err := texts(&req)
+	if err != nil {
+		oipError(w, http.StatusBadRequest, err.Error())
+		return req, nil, f, false
+	}
+	if scores, f, ok = s.score(w, r, m, in, refusals{fail: oipError}); ok && f.Garbage {
+		writeGarbage(w)
+		ok = false
+	}
+	return req, scores, f, ok
 }
 
 // oipTexts takes the texts from the one BYTES input, shaped [N] or [N, 1],

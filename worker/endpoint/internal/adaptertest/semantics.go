@@ -345,15 +345,20 @@ func RunSemantics(t *testing.T, p Protocol) {
 func Serve(t *testing.T, status int, h http.Header, body string) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		for k, v := range h {
-			w.Header()[k] = v
-		}
-		if w.Header().Get("Content-Type") == "" {
-			w.Header().Set("Content-Type", "application/json")
-		}
-		w.WriteHeader(status)
-		io.WriteString(w, body)
+		answer(w, status, h, body)
 	}))
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// answer writes status, h and body, as JSON unless h says otherwise.
+func answer(w http.ResponseWriter, status int, h http.Header, body string) {
+	for k, v := range h {
+		w.Header()[k] = v
+	}
+	if w.Header().Get("Content-Type") == "" {
+		w.Header().Set("Content-Type", "application/json")
+	}
+	w.WriteHeader(status)
+	io.WriteString(w, body)
 }
