@@ -91,7 +91,7 @@ func TestConformance(t *testing.T) {
 			maker := func(ctx context.Context, t testing.TB) (sinktest.Harness, error) {
 				return &harness{opts: f.migrated(ctx, t), badRow: tc.badRow}, nil
 			}
-			sinktest.RunConformanceTests(t, maker)
+			sinktest.Run(t, maker)
 		})
 	}
 }

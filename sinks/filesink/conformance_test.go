@@ -36,7 +36,7 @@ func TestConformance(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			sinktest.RunConformanceTests(t, func(_ context.Context, t testing.TB) (sinktest.Harness, error) {
+			sinktest.Run(t, func(_ context.Context, t testing.TB) (sinktest.Harness, error) {
 				return harness{path: filepath.Join(t.TempDir(), "results.jsonl"), opts: tc.opts}, nil
 			})
 		})

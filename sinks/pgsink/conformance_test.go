@@ -60,7 +60,7 @@ func TestConformance(t *testing.T) {
 				}
 				return harness{dsn: srv.DSN(), schema: schema, table: table, bad: tc.bad}, nil
 			}
-			sinktest.RunConformanceTests(t, newHarness)
+			sinktest.Run(t, newHarness)
 		})
 	}
 }

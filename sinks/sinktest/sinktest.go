@@ -1,8 +1,8 @@
 // Package sinktest is the conformance suite every sinks.Sink driver runs: a
 // driver's test supplies a Harness that owns one empty table (or file), and
-// RunConformanceTests checks the sinks.Sink contract against it —
-// idempotent rewrites, batch atomicity, bad-row reporting, durability on
-// Close.
+// Run checks the sinks.Sink contract against it — idempotent rewrites,
+// batch atomicity, bad-row reporting, durability on Close, upserts and
+// redeliveries.
 //
 // The suite calls the HarnessMaker once per case, so every case starts
 // empty, and runs cases in parallel.
@@ -22,6 +22,7 @@ import (
 
 	"github.com/chorusml/chorus/sinks"
 	"github.com/chorusml/chorus/worker/errkind"
+	"github.com/chorusml/chorus/worker/testenv"
 )
 
 // Harness adapts one driver and its storage to the suite.
@@ -50,43 +51,39 @@ type HarnessMaker func(ctx context.Context, t testing.TB) (Harness, error)
 // caseTimeout bounds each case so a hang fails fast.
 const caseTimeout = 10 * time.Second
 
-// RunConformanceTests runs the suite against the driver newHarness makes.
-func RunConformanceTests(t *testing.T, newHarness HarnessMaker) {
+// Run runs the whole suite against the driver newHarness makes: the base
+// contract, the upsert cases (upsert_cases.go) and the redelivery cases
+// (redelivery_cases.go). Every sink runs all of them: idempotent rewrites
+// are part of the sinks.Sink contract, not an option. What a sink may lack
+// (a notion of a bad row) it declares through Harness.BadRow, and the
+// cases that need it are skipped.
+func Run(t *testing.T, newHarness HarnessMaker) {
 	t.Helper()
-	cases := []struct {
-		name string
-		run  func(*testing.T, *env)
-	}{
-		{"write_and_read_back", testWriteAndReadBack},
-		{"empty_batch", testEmptyBatch},
-		{"same_key_twice_one_row", testSameKeyTwice},
-		{"same_key_in_one_batch", testSameKeyInOneBatch},
-		{"different_pipeline_version_two_rows", testDifferentPipelineVersion},
-		{"batch_written_whole", testBatchWrittenWhole},
-		{"bad_row_reported_by_index", testBadRow},
-		{"close_flushes", testCloseFlushes},
-		{"reopen_keeps_rows", testReopen},
-		{"write_after_close", testWriteAfterClose},
-		{"concurrent_writes", testConcurrentWrites},
-		{"cancelled_context", testCancelledContext},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			ctx, cancel := context.WithTimeout(context.Background(), caseTimeout)
-			defer cancel()
-			h, err := newHarness(ctx, t)
-			if err != nil {
-				t.Fatalf("new harness: %v", err)
-			}
-			defer h.Close()
-			tc.run(t, &env{t: t, ctx: ctx, h: h})
-		})
-	}
-	// Cases added since the first sinks: part of the contract, so every
-	// sink runs them through this one entry point.
-	t.Run("upsert", func(t *testing.T) { RunUpsertTests(t, newHarness) })
-	t.Run("redelivery", func(t *testing.T) { RunRedeliveryCases(t, newHarness) })
+	cases := slices.Concat(baseCases, upsertCases, redeliveryCases)
+	testenv.RunCases(t, cases, func(t *testing.T) *env {
+		h := testenv.NewHarness(t, caseTimeout, newHarness)
+		ctx, cancel := context.WithTimeout(context.Background(), caseTimeout)
+		t.Cleanup(cancel)
+		return &env{t: t, ctx: ctx, h: h}
+	})
+}
+
+// suiteCase is one case of the suite.
+type suiteCase = testenv.Case[*env]
+
+var baseCases = []suiteCase{
+	{Name: "write_and_read_back", Run: testWriteAndReadBack},
+	{Name: "empty_batch", Run: testEmptyBatch},
+	{Name: "same_key_twice_one_row", Run: testSameKeyTwice},
+	{Name: "same_key_in_one_batch", Run: testSameKeyInOneBatch},
+	{Name: "different_pipeline_version_two_rows", Run: testDifferentPipelineVersion},
+	{Name: "batch_written_whole", Run: testBatchWrittenWhole},
+	{Name: "bad_row_reported_by_index", Run: testBadRow},
+	{Name: "close_flushes", Run: testCloseFlushes},
+	{Name: "reopen_keeps_rows", Run: testReopen},
+	{Name: "write_after_close", Run: testWriteAfterClose},
+	{Name: "concurrent_writes", Run: testConcurrentWrites},
+	{Name: "cancelled_context", Run: testCancelledContext},
 }
 
 // env is one case's harness plus helpers that fail the case on error.

@@ -29,12 +29,17 @@ type harness struct {
 	opts   awssqs.Options
 	pub    *awssqs.Publisher
 	fifo   bool
-	// opened, if set, sees every Source the harness opens.
-	opened func(*awssqs.Source)
 
 	mu   sync.Mutex
 	dead []sourcetest.RawMessage
+	// srcs are the Sources the harness opened, for CheckLeases.
+	srcs []*awssqs.Source
 }
+
+// fifoHarness is a harness on FIFO queues: it alone publishes with
+// message groups, so it alone is a KeyedHarness; a standard queue keeps no
+// order within a group.
+type fifoHarness struct{ *harness }
 
 const (
 	maxReceives = 4
@@ -44,8 +49,8 @@ const (
 )
 
 var (
-	_ sourcetest.LeaseHarness = (*harness)(nil)
-	_ sourcetest.KeyedHarness = (*harness)(nil)
+	_ sourcetest.LeaseAuditor = (*harness)(nil)
+	_ sourcetest.KeyedHarness = fifoHarness{}
 )
 
 // newHarnessMaker returns a HarnessMaker on srv whose sources ask for
@@ -74,7 +79,7 @@ func newHarnessMaker(srv *sqstest.Server, fifo bool, vis time.Duration) sourcete
 		if fifo {
 			pollers = 1
 		}
-		return &harness{
+		h := &harness{
 			srv: srv, client: client, pub: pub, fifo: fifo,
 			opts: awssqs.Options{
 				QueueURL:           q,
@@ -83,7 +88,11 @@ func newHarnessMaker(srv *sqstest.Server, fifo bool, vis time.Duration) sourcete
 				WaitTime:           time.Second,
 				VisibilityTimeout:  vis,
 			},
-		}, nil
+		}
+		if fifo {
+			return fifoHarness{h}, nil
+		}
+		return h, nil
 	}
 }
 
@@ -91,8 +100,10 @@ func (h *harness) NewSource(_ context.Context, fc sources.FlowControl) (sources.
 	o := h.opts
 	o.FlowControl = fc
 	s, err := awssqs.New(h.client, o)
-	if err == nil && h.opened != nil {
-		h.opened(s)
+	if err == nil {
+		h.mu.Lock()
+		h.srcs = append(h.srcs, s)
+		h.mu.Unlock()
 	}
 	return s, err
 }
@@ -113,7 +124,7 @@ func (h *harness) Publish(ctx context.Context, msgs []sourcetest.RawMessage) err
 
 // PublishKeyed implements sourcetest.KeyedHarness: the key is the message
 // group.
-func (h *harness) PublishKeyed(ctx context.Context, msgs []sourcetest.KeyedMessage) error {
+func (h fifoHarness) PublishKeyed(ctx context.Context, msgs []sourcetest.KeyedMessage) error {
 	out := make([]sources.OutMessage, len(msgs))
 	for i, m := range msgs {
 		out[i] = sources.OutMessage{Body: m.Body, Attributes: m.Attributes, OrderingKey: m.Key}
@@ -124,6 +135,25 @@ func (h *harness) PublishKeyed(ctx context.Context, msgs []sourcetest.KeyedMessa
 
 // Lease implements sourcetest.LeaseHarness.
 func (h *harness) Lease() time.Duration { return h.opts.VisibilityTimeout }
+
+// CheckLeases implements sourcetest.LeaseAuditor: the heartbeat must have
+// extended visibility, and no receipt handle may have been refused on the
+// way (a refused handle is a lapsed lease).
+func (h *harness) CheckLeases() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var total awssqs.Stats
+	for _, s := range h.srcs {
+		st := s.Stats()
+		total.Extended += st.Extended
+		total.HandleInvalid += st.HandleInvalid
+		total.Duplicates += st.Duplicates
+	}
+	if total.HandleInvalid != 0 || total.Extended == 0 {
+		return fmt.Errorf("sources' stats %+v: want extensions and no refused receipt handles", total)
+	}
+	return nil
+}
 
 func (h *harness) DeadLetters(ctx context.Context) ([]sourcetest.RawMessage, error) {
 	got, err := h.srv.ReceiveAll(ctx, h.opts.DeadLetterQueueURL)
@@ -164,49 +194,17 @@ func (h *harness) Capabilities() sourcetest.Capabilities {
 
 func (h *harness) Close() {}
 
+// TestConformance runs the suite on standard queues, lease cases
+// included: they hold messages for 7.5s with a 3s visibility timeout, and
+// the harness's CheckLeases holds the heartbeat to its counters.
 func TestConformance(t *testing.T) {
 	srv := sqstest.StartMoto(t)
-	sourcetest.RunConformanceTests(t, newHarnessMaker(srv, false, visibility))
+	sourcetest.Run(t, newHarnessMaker(srv, false, visibility))
 }
 
-// TestLease holds messages for 5s with a 2s visibility timeout: the
-// heartbeat must keep them from being redelivered, and the acks after the
-// hold must count. No receipt handle may have been refused on the way.
-func TestLease(t *testing.T) {
+// TestConformanceFIFO runs the suite on FIFO queues, where the harness is
+// also a KeyedHarness: message-group order through the source.
+func TestConformanceFIFO(t *testing.T) {
 	srv := sqstest.StartMoto(t)
-	var (
-		mu   sync.Mutex
-		srcs []*awssqs.Source
-	)
-	newH := newHarnessMaker(srv, false, 2*time.Second)
-	t.Run("cases", func(t *testing.T) {
-		sourcetest.RunLeaseTests(t, func(ctx context.Context, t testing.TB) (sourcetest.Harness, error) {
-			h, err := newH(ctx, t)
-			if err != nil {
-				return nil, err
-			}
-			h.(*harness).opened = func(s *awssqs.Source) {
-				mu.Lock()
-				defer mu.Unlock()
-				srcs = append(srcs, s)
-			}
-			return h, nil
-		})
-	})
-	var total awssqs.Stats
-	for _, s := range srcs {
-		st := s.Stats()
-		total.Extended += st.Extended
-		total.HandleInvalid += st.HandleInvalid
-		total.Duplicates += st.Duplicates
-	}
-	if total.HandleInvalid != 0 || total.Extended == 0 {
-		t.Errorf("sources' stats %+v: want extensions and no refused receipt handles", total)
-	}
-}
-
-// TestFIFOOrder checks message-group order through the source.
-func TestFIFOOrder(t *testing.T) {
-	srv := sqstest.StartMoto(t)
-	sourcetest.RunKeyOrderTests(t, newHarnessMaker(srv, true, visibility))
+	sourcetest.Run(t, newHarnessMaker(srv, true, visibility))
 }

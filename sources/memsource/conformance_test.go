@@ -50,7 +50,7 @@ func (harness) Capabilities() sourcetest.Capabilities {
 func (harness) Close() {}
 
 func TestConformance(t *testing.T) {
-	sourcetest.RunConformanceTests(t, newHarness)
+	sourcetest.Run(t, newHarness)
 }
 
 func BenchmarkReceiveAck(b *testing.B) {

@@ -1,8 +1,9 @@
 // Package sourcetest is the conformance suite every sources.Source driver
 // runs, in the manner of Go CDK's pubsub/drivertest: a driver's test
-// supplies a Harness that owns one queue, and RunConformanceTests checks the
-// sources.Source contract against it. Behaviour a broker cannot offer is
-// declared in Capabilities and the matching cases are skipped, like
+// supplies a Harness that owns one queue, and Run checks the sources.Source
+// contract against it. Behaviour a broker cannot offer is declared in
+// Capabilities, or by the optional interfaces a Harness implements
+// (LeaseHarness, KeyedHarness), and the matching cases are skipped, like
 // Watermill's Features.
 //
 // The suite calls the HarnessMaker once per case, so every case starts on
@@ -40,6 +41,7 @@ import (
 
 	"github.com/chorusml/chorus/sources"
 	"github.com/chorusml/chorus/worker/errkind"
+	"github.com/chorusml/chorus/worker/testenv"
 )
 
 // RawMessage is a message as published to, or parked by, the underlying
@@ -108,56 +110,52 @@ type HarnessMaker func(ctx context.Context, t testing.TB) (Harness, error)
 // the whole test binary.
 const caseTimeout = 10 * time.Second
 
-// RunConformanceTests runs the suite against the driver newHarness makes.
-func RunConformanceTests(t *testing.T, newHarness HarnessMaker) {
+// Run runs the whole suite against the driver newHarness makes: the base
+// contract, the cases for drivers that hold messages for the broker
+// (driver_held_cases.go), and, where the harness offers them, the lease
+// cases (a LeaseHarness, lease_cases.go) and the ordering-key cases (a
+// KeyedHarness, ordering_cases.go). A case a harness cannot run by design
+// is skipped, saying why.
+func Run(t *testing.T, newHarness HarnessMaker) {
 	t.Helper()
-	cases := []struct {
-		name string
-		run  func(*testing.T, *env)
-	}{
-		{"receive", testReceive},
-		{"publish_while_open", testPublishWhileOpen},
-		{"order", testOrder},
-		{"empty_batches", testEmptyBatches},
-		{"ack", testAck},
-		{"double_ack_ignored", testDoubleAck},
-		{"ack_after_nack_ignored", testAckAfterNack},
-		{"nack_after_ack_ignored", testNackAfterAck},
-		{"nack_redelivers", testNackRedelivers},
-		{"nack_delay", testNackDelay},
-		{"max_deliveries", testMaxDeliveries},
-		{"dead_letter_carries_reason", testDeadLetterReason},
-		{"dead_letter_does_not_ack", testDeadLetterDoesNotAck},
-		{"cancelled_context", testCancelledContext},
-		{"close_while_in_flight", testCloseWhileInFlight},
-		{"use_after_close", testUseAfterClose},
-		{"flow_control_messages", testFlowControlMessages},
-		{"flow_control_bytes", testFlowControlBytes},
-		{"flow_control_oversized_message", testFlowControlOversized},
-		{"concurrent_receivers", testConcurrentReceivers},
-		{"receive_blocks_at_most_about_a_second", testReceiveBlocks},
-	}
-	cases = append(cases, pubsubCases...)
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			setup, cancelSetup := context.WithTimeout(context.Background(), caseTimeout)
-			defer cancelSetup()
-			h, err := newHarness(setup, t)
-			if err != nil {
-				t.Fatalf("new harness: %v", err)
-			}
-			defer h.Close()
-			caps := h.Capabilities()
-			ctx, cancel := context.WithTimeout(context.Background(), cmp.Or(caps.CaseTimeout, caseTimeout))
-			defer cancel()
-			e := &env{t: t, ctx: ctx, h: h, caps: caps}
-			if e.caps.Quiet <= 0 {
-				e.caps.Quiet = 250 * time.Millisecond
-			}
-			tc.run(t, e)
-		})
-	}
+	cases := slices.Concat(baseCases, driverHeldCases, leaseCases, orderingCases)
+	testenv.RunCases(t, cases, func(t *testing.T) *env {
+		h := testenv.NewHarness(t, caseTimeout, newHarness)
+		caps := h.Capabilities()
+		e := &env{t: t, h: h, caps: caps, timeout: cmp.Or(caps.CaseTimeout, caseTimeout)}
+		e.ctx = e.deadline(e.timeout)
+		if e.caps.Quiet <= 0 {
+			e.caps.Quiet = 250 * time.Millisecond
+		}
+		return e
+	})
+}
+
+// suiteCase is one case of the suite.
+type suiteCase = testenv.Case[*env]
+
+var baseCases = []suiteCase{
+	{Name: "receive", Run: testReceive},
+	{Name: "publish_while_open", Run: testPublishWhileOpen},
+	{Name: "order", Run: testOrder},
+	{Name: "empty_batches", Run: testEmptyBatches},
+	{Name: "ack", Run: testAck},
+	{Name: "double_ack_ignored", Run: testDoubleAck},
+	{Name: "ack_after_nack_ignored", Run: testAckAfterNack},
+	{Name: "nack_after_ack_ignored", Run: testNackAfterAck},
+	{Name: "nack_redelivers", Run: testNackRedelivers},
+	{Name: "nack_delay", Run: testNackDelay},
+	{Name: "max_deliveries", Run: testMaxDeliveries},
+	{Name: "dead_letter_carries_reason", Run: testDeadLetterReason},
+	{Name: "dead_letter_does_not_ack", Run: testDeadLetterDoesNotAck},
+	{Name: "cancelled_context", Run: testCancelledContext},
+	{Name: "close_while_in_flight", Run: testCloseWhileInFlight},
+	{Name: "use_after_close", Run: testUseAfterClose},
+	{Name: "flow_control_messages", Run: testFlowControlMessages},
+	{Name: "flow_control_bytes", Run: testFlowControlBytes},
+	{Name: "flow_control_oversized_message", Run: testFlowControlOversized},
+	{Name: "concurrent_receivers", Run: testConcurrentReceivers},
+	{Name: "receive_blocks_about_a_second", Run: testReceiveBlocks},
 }
 
 // env is one case's harness plus helpers that fail the case on error.
@@ -166,6 +164,17 @@ type env struct {
 	ctx  context.Context
 	h    Harness
 	caps Capabilities
+	// timeout is what bounds ctx: the harness's CaseTimeout or the
+	// default.
+	timeout time.Duration
+}
+
+// deadline returns a context that ends d from now or with the case,
+// whichever comes first.
+func (e *env) deadline(d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	e.t.Cleanup(cancel)
+	return ctx
 }
 
 // msg returns the i-th test message of a case: a single-line JSON job with
@@ -974,17 +983,60 @@ func testConcurrentReceivers(t *testing.T, e *env) {
 	}
 }
 
+// minBlock is the least an empty Receive must wait: the contract's "about a
+// second", halved for timer slack. A driver that returns at once with
+// nothing would have its caller spin.
+const minBlock = 500 * time.Millisecond
+
 func testReceiveBlocks(t *testing.T, e *env) {
 	src := e.open(sources.FlowControl{})
 	// The contract says about a second; three leaves room for a slow
 	// machine while still catching a Receive that waits for its context.
 	ctx, cancel := context.WithTimeout(e.ctx, 3*time.Second)
 	defer cancel()
+	start := time.Now()
 	got, err := src.Receive(ctx, 10)
+	waited := time.Since(start)
 	if err != nil {
 		t.Fatalf("Receive on an empty source = %v, want an empty batch within about a second", err)
 	}
 	if len(got) > 0 {
 		t.Fatalf("Receive on an empty source returned %s", bodies(got))
 	}
+	if waited < minBlock {
+		t.Errorf("Receive on an empty source returned after %v; it must block about a second (at least %v)", waited, minBlock)
+	}
+
+	if !e.caps.LatePublish {
+		return // a message published now would not reach src
+	}
+	// A message published while Receive waits ends the wait: the Receive
+	// that was waiting hands it out, rather than returning empty when its
+	// second is up.
+	type result struct {
+		msgs []*sources.Message
+		err  error
+		took time.Duration
+	}
+	entering, done := make(chan struct{}), make(chan result, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(e.ctx, 3*time.Second)
+		defer cancel()
+		close(entering)
+		start := time.Now()
+		msgs, err := e.receiveBatch(ctx, src, 10)
+		done <- result{msgs, err, time.Since(start)}
+	}()
+	<-entering
+	want := e.msg(1)
+	e.publish(want)
+	r := <-done
+	if r.err != nil {
+		t.Fatalf("Receive waiting for a message published meanwhile = %v", r.err)
+	}
+	if len(r.msgs) == 0 {
+		t.Fatalf("Receive waiting while a message was published returned empty after %v; the message should have ended the wait", r.took)
+	}
+	e.checkSame(r.msgs[0], want)
+	e.ack(src, r.msgs...)
 }

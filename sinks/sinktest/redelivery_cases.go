@@ -1,7 +1,6 @@
 package sinktest
 
 import (
-	"context"
 	"slices"
 	"sync"
 	"testing"
@@ -10,37 +9,17 @@ import (
 	"github.com/chorusml/chorus/sinks"
 )
 
-// RunRedeliveryCases runs cases about redelivery on top of
-// RunConformanceTests: the same batch written again (by another Sink, or by
-// several at once) and a key repeated within one batch must never leave a
-// duplicate row, and the last write of a key wins. Every sink can run
-// them; they were written with the BigQuery driver, whose upserts are
-// applied by the server, in mind.
-func RunRedeliveryCases(t *testing.T, newHarness HarnessMaker) {
-	t.Helper()
-	cases := []struct {
-		name string
-		run  func(*testing.T, *env)
-	}{
-		{"redelivered_batch_one_row_per_key", redeliveryCaseSameBatch},
-		{"redelivered_batch_concurrently", redeliveryCaseConcurrent},
-		{"key_three_times_in_one_batch_last_wins", redeliveryCaseKeyThrice},
-		{"key_repeated_in_batch_later_row_bad", redeliveryCaseLaterBad},
-		{"redelivered_two_pipeline_versions", redeliveryCaseVersions},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			ctx, cancel := context.WithTimeout(context.Background(), caseTimeout)
-			defer cancel()
-			h, err := newHarness(ctx, t)
-			if err != nil {
-				t.Fatalf("new harness: %v", err)
-			}
-			defer h.Close()
-			tc.run(t, &env{t: t, ctx: ctx, h: h})
-		})
-	}
+// redeliveryCases are about redelivery: the same batch written again (by
+// another Sink, or by several at once) and a key repeated within one batch
+// must never leave a duplicate row, and the last write of a key wins.
+// Every sink runs them; they were written with the BigQuery driver, whose
+// upserts are applied by the server, in mind.
+var redeliveryCases = []suiteCase{
+	{Name: "redelivery/redelivered_batch_one_row_per_key", Run: redeliveryCaseSameBatch},
+	{Name: "redelivery/redelivered_batch_concurrently", Run: redeliveryCaseConcurrent},
+	{Name: "redelivery/key_three_times_in_one_batch_last_wins", Run: redeliveryCaseKeyThrice},
+	{Name: "redelivery/key_repeated_in_batch_later_row_bad", Run: redeliveryCaseLaterBad},
+	{Name: "redelivery/redelivered_two_pipeline_versions", Run: redeliveryCaseVersions},
 }
 
 // redeliveryCaseSameBatch writes a batch, then the same batch again from a

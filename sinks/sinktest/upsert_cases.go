@@ -1,7 +1,6 @@
 package sinktest
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"reflect"
@@ -15,39 +14,19 @@ import (
 	"github.com/chorusml/chorus/worker/errkind"
 )
 
-// RunUpsertTests runs cases beyond RunConformanceTests that every sink can
-// run, aimed at set-based upserts (a database's INSERT … ON CONFLICT or
-// MERGE): large batches, keys repeated within a batch, concurrent writers
-// on overlapping keys, empty optional fields and extreme values, and a
-// batch of bad rows only. Same harness, same rules: one fresh harness per
-// case, cases in parallel.
-func RunUpsertTests(t *testing.T, newHarness HarnessMaker) {
-	t.Helper()
-	cases := []struct {
-		name string
-		run  func(*testing.T, *env)
-	}{
-		{"large_batch", upsertCaseLargeBatch},
-		{"key_repeated_in_batch_last_wins", upsertCaseKeyRepeated},
-		{"versions_of_one_response_in_batch", upsertCaseVersions},
-		{"overlapping_concurrent_writes", upsertCaseOverlapping},
-		{"empty_optional_fields", upsertCaseEmptyOptional},
-		{"extreme_values", upsertCaseExtremeValues},
-		{"only_bad_rows", upsertCaseOnlyBadRows},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			ctx, cancel := context.WithTimeout(context.Background(), caseTimeout)
-			defer cancel()
-			h, err := newHarness(ctx, t)
-			if err != nil {
-				t.Fatalf("new harness: %v", err)
-			}
-			defer h.Close()
-			tc.run(t, &env{t: t, ctx: ctx, h: h})
-		})
-	}
+// upsertCases go beyond the base cases, aimed at set-based upserts (a
+// database's INSERT … ON CONFLICT or MERGE), and every sink runs them:
+// large batches, keys repeated within a batch, concurrent writers on
+// overlapping keys, empty optional fields and extreme values, and a batch
+// of bad rows only.
+var upsertCases = []suiteCase{
+	{Name: "upsert/large_batch", Run: upsertCaseLargeBatch},
+	{Name: "upsert/key_repeated_in_batch_last_wins", Run: upsertCaseKeyRepeated},
+	{Name: "upsert/versions_of_one_response_in_batch", Run: upsertCaseVersions},
+	{Name: "upsert/overlapping_concurrent_writes", Run: upsertCaseOverlapping},
+	{Name: "upsert/empty_optional_fields", Run: upsertCaseEmptyOptional},
+	{Name: "upsert/extreme_values", Run: upsertCaseExtremeValues},
+	{Name: "upsert/only_bad_rows", Run: upsertCaseOnlyBadRows},
 }
 
 func upsertCaseLargeBatch(t *testing.T, e *env) {

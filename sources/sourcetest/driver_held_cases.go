@@ -1,30 +1,29 @@
 package sourcetest
 
-// Cases added with the Pub/Sub driver. Every driver can run them: they
-// only use the Source contract, and anything broker-specific is gated by
-// Capabilities. They pin down what a driver that holds messages on the
-// broker's behalf (Pub/Sub holds a nacked message until its delay has
-// passed) must not get wrong.
+// Cases about messages a driver holds on the broker's behalf (Pub/Sub
+// holds a nacked message until its delay has passed, and every driver
+// holds what it has handed out): a delayed nack across Close, a delayed
+// nack beside other work, a stale delivery in an ack batch, a dead letter
+// of the whole body, Close under waiting receivers. Every driver runs
+// them: they only use the Source contract, and anything broker-specific
+// is gated by Capabilities.
 
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/chorusml/chorus/sources"
 )
 
-// pubsubCases are appended to the suite's cases by RunConformanceTests.
-var pubsubCases = []struct {
-	name string
-	run  func(*testing.T, *env)
-}{
-	{"nack_delay_survives_close", testNackDelaySurvivesClose},
-	{"nack_delay_does_not_block", testNackDelayDoesNotBlock},
-	{"ack_batch_with_stale_delivery", testAckBatchWithStale},
-	{"dead_letter_without_body", testDeadLetterWithoutBody},
-	{"close_while_receiving", testCloseWhileReceiving},
+var driverHeldCases = []suiteCase{
+	{Name: "nack_delay_survives_close", Run: testNackDelaySurvivesClose},
+	{Name: "nack_delay_does_not_block", Run: testNackDelayDoesNotBlock},
+	{Name: "ack_batch_with_stale_delivery", Run: testAckBatchWithStale},
+	{Name: "dead_letter_without_body", Run: testDeadLetterWithoutBody},
+	{Name: "close_while_receiving", Run: testCloseWhileReceiving},
 }
 
 // testNackDelaySurvivesClose: a message nacked with a delay and not yet
@@ -120,11 +119,20 @@ func testCloseWhileReceiving(t *testing.T, e *env) {
 	held := e.receive(src, n, n) // everything is out, so Receive waits
 	e.ack(src, held[0])
 
-	errc := make(chan error, 3)
-	for range 3 {
+	// Each receiver signals once its first Receive has come back empty,
+	// having blocked for its second, and goes straight into the next: Close
+	// then finds them waiting, or about to.
+	const receivers = 3
+	errc := make(chan error, receivers)
+	var waited sync.WaitGroup
+	waited.Add(receivers)
+	for range receivers {
 		go func() {
-			for {
+			for first := true; ; first = false {
 				batch, err := e.receiveBatch(e.ctx, src, 10)
+				if first {
+					waited.Done()
+				}
 				switch {
 				case len(batch) > 0:
 					errc <- fmt.Errorf("handed out %s with every message outstanding", bodies(batch))
@@ -139,9 +147,9 @@ func testCloseWhileReceiving(t *testing.T, e *env) {
 			}
 		}()
 	}
-	time.Sleep(50 * time.Millisecond) // let them wait
+	waited.Wait()
 	e.close(src)
-	for range 3 {
+	for range receivers {
 		select {
 		case err := <-errc:
 			if err != nil {
