@@ -123,12 +123,8 @@ func (w *Worker) settleFailed(ctx context.Context, ms *msgState, failed []deadJo
 		w.tenants.get(d.tenant).retried.Inc()
 	}
 	attempt := max1(ms.msg.DeliveryAttempt)
-	delay := w.nackDelay(ms.msg)
-	err := retry.Do(ctx, sourcePolicy, nil, func(ctx context.Context) error {
-		return ms.src.Nack(ctx, []*sources.Message{ms.msg}, delay)
-	}, nil)
+	delay, err := w.nack(ctx, ms)
 	if err != nil {
-		w.m.SettleFailures.WithLabelValues(metrics.OpNack).Inc()
 		w.log.Warn().Err(err).Str("message_id", ms.msg.ID).Msg("nack failed; the source will redeliver after its deadline")
 	} else {
 		w.m.MessagesNacked.Inc()
@@ -136,6 +132,20 @@ func (w *Worker) settleFailed(ctx context.Context, ms *msgState, failed []deadJo
 			Str("reason", string(errkind.ReasonOf(failed[0].err))).Msg("message nacked for redelivery")
 	}
 	ms.release()
+}
+
+// nack hands ms back to its source for redelivery after its nack delay,
+// which it returns. A nack that fails is counted; the source redelivers
+// after its own deadline anyway.
+func (w *Worker) nack(ctx context.Context, ms *msgState) (time.Duration, error) {
+	delay := w.nackDelay(ms.msg)
+	err := retry.Do(ctx, sourcePolicy, nil, func(ctx context.Context) error {
+		return ms.src.Nack(ctx, []*sources.Message{ms.msg}, delay)
+	}, nil)
+	if err != nil {
+		w.m.SettleFailures.WithLabelValues(metrics.OpNack).Inc()
+	}
+	return delay, err
 }
 
 // maxNackDoublings is how many times the nack delay doubles at most, short

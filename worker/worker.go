@@ -533,12 +533,8 @@ func (w *Worker) behind(lane batcher.Lane, entries []job.Entry, routes []*router
 func (w *Worker) deferMessage(ms *msgState, model string) {
 	w.m.MessagesDeferred.WithLabelValues(model).Inc()
 	w.settle.do(func(ctx context.Context) {
-		delay := w.nackDelay(ms.msg)
-		err := retry.Do(ctx, sourcePolicy, nil, func(ctx context.Context) error {
-			return ms.src.Nack(ctx, []*sources.Message{ms.msg}, delay)
-		}, nil)
+		delay, err := w.nack(ctx, ms)
 		if err != nil {
-			w.m.SettleFailures.WithLabelValues(metrics.OpNack).Inc()
 			w.log.Warn().Err(err).Str("message_id", ms.msg.ID).Msg("deferring failed; the source will redeliver after its deadline")
 		} else {
 			w.log.Debug().Str("message_id", ms.msg.ID).Str("model", model).Dur("delay", delay).Msg("message deferred: a model it needs is failing and its tenant's queue for it is full")

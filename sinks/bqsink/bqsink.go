@@ -89,13 +89,13 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"sync"
 	"time"
 
 	"cloud.google.com/go/bigquery/storage/managedwriter"
 	"google.golang.org/api/option"
 
 	"github.com/chorusml/chorus/sinks"
+	"github.com/chorusml/chorus/sinks/internal/inflight"
 	"github.com/chorusml/chorus/worker/errkind"
 )
 
@@ -160,9 +160,7 @@ type Sink struct {
 	// maxRequest bounds the encoded rows of one AppendRows request.
 	maxRequest int
 
-	mu       sync.Mutex
-	closed   bool
-	inflight sync.WaitGroup
+	writes inflight.Tracker
 }
 
 var _ sinks.Sink = (*Sink)(nil)
@@ -218,17 +216,6 @@ func Open(ctx context.Context, opts Options) (*Sink, error) {
 	return &Sink{opts: opts, client: client, stream: ms, enc: enc, maxRequest: maxRequestBytes}, nil
 }
 
-// enter registers a Write, or reports that the Sink is closed.
-func (s *Sink) enter() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return false
-	}
-	s.inflight.Add(1)
-	return true
-}
-
 // Write implements sinks.Sink; see the package documentation for how rows
 // become upserts and how row errors are reported. If ctx ends while an
 // append is in flight, Write returns the context's error and the append may
@@ -237,10 +224,10 @@ func (s *Sink) Write(ctx context.Context, rows []sinks.Result) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("bqsink: write: %w", err)
 	}
-	if !s.enter() {
+	if !s.writes.Enter() {
 		return errkind.New(errkind.Permanent, sinks.ReasonClosed, fmt.Errorf("bqsink: write: %w", sinks.ErrClosed))
 	}
-	defer s.inflight.Done()
+	defer s.writes.Leave()
 
 	var rowErrs sinks.RowErrors
 	valid := make([]int, 0, len(rows))
@@ -387,29 +374,11 @@ func (s *Sink) appendOnce(ctx context.Context, rows []sinks.Result, idx []int) (
 // then closes the stream and the client. Every Write already waited for its
 // appends, so nothing is left to flush. Closing twice is a no-op.
 func (s *Sink) Close(ctx context.Context) error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return nil
+	err := s.writes.Close(ctx, s.shutdown)
+	if errors.Is(err, inflight.ErrWritesInProgress) {
+		return fmt.Errorf("bqsink: close: %w", err)
 	}
-	s.closed = true
-	s.mu.Unlock()
-
-	drained := make(chan struct{})
-	go func() {
-		s.inflight.Wait()
-		close(drained)
-	}()
-	select {
-	case <-drained:
-		return s.shutdown()
-	case <-ctx.Done():
-		go func() {
-			<-drained
-			_ = s.shutdown()
-		}()
-		return fmt.Errorf("bqsink: close: %w", ctx.Err())
-	}
+	return err
 }
 
 func (s *Sink) shutdown() error {

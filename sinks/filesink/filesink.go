@@ -28,6 +28,7 @@ import (
 	"sync"
 
 	"github.com/chorusml/chorus/sinks"
+	"github.com/chorusml/chorus/sinks/internal/inflight"
 	"github.com/chorusml/chorus/worker/atomicfile"
 	"github.com/chorusml/chorus/worker/errkind"
 )
@@ -62,10 +63,11 @@ type Sink struct {
 	path string
 	opts Options
 
-	mu      sync.Mutex
-	queue   []*commit
-	closed  bool
-	pending sync.WaitGroup // commits queued and not yet answered
+	mu    sync.Mutex
+	queue []*commit
+	// writes counts the commits queued and not yet answered: a Write
+	// leaves when the writer answers it.
+	writes inflight.Tracker
 
 	kick       chan struct{}
 	stop       chan struct{}
@@ -182,17 +184,15 @@ func (s *Sink) Write(ctx context.Context, rows []sinks.Result) error {
 	}
 
 	c := &commit{buf: buf.Bytes(), done: make(chan error, 1)}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	if !s.writes.Enter() {
 		return errkind.New(errkind.Permanent, sinks.ReasonClosed, fmt.Errorf("filesink: write: %w", sinks.ErrClosed))
 	}
 	if len(c.buf) == 0 {
-		s.mu.Unlock()
+		s.writes.Leave()
 		return rowErrsOrNil(rowErrs)
 	}
+	s.mu.Lock()
 	s.queue = append(s.queue, c)
-	s.pending.Add(1)
 	s.mu.Unlock()
 	select {
 	case s.kick <- struct{}{}:
@@ -231,7 +231,7 @@ func (s *Sink) writer() {
 		for i, c := range batch {
 			c.done <- err
 			batch[i] = nil
-			s.pending.Done()
+			s.writes.Leave()
 		}
 	}
 }
@@ -272,39 +272,28 @@ func (s *Sink) append(batch []*commit) error {
 // closes the file and, with Options.CompactOnClose, compacts it. Closing
 // twice is a no-op.
 func (s *Sink) Close(ctx context.Context) error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return nil
+	// Past ctx, the writer finishes the queue on its own and the file stays
+	// open until then.
+	err := s.writes.Close(ctx, s.closeFile)
+	if err != nil {
+		if errors.Is(err, inflight.ErrWritesInProgress) {
+			return fmt.Errorf("filesink: close: %w", err)
+		}
+		return err
 	}
-	s.closed = true
-	s.mu.Unlock()
+	if s.opts.CompactOnClose {
+		return Compact(s.path)
+	}
+	return nil
+}
 
-	drained := make(chan struct{})
-	go func() {
-		s.pending.Wait()
-		close(drained)
-	}()
-	select {
-	case <-drained:
-	case <-ctx.Done():
-		// The writer finishes the queue on its own; the file stays open
-		// until then.
-		go func() {
-			<-drained
-			close(s.stop)
-			<-s.writerDone
-			s.f.Close()
-		}()
-		return fmt.Errorf("filesink: close: %w", ctx.Err())
-	}
+// closeFile stops the writer, once every queued commit is answered, and
+// closes the file.
+func (s *Sink) closeFile() error {
 	close(s.stop)
 	<-s.writerDone
 	if err := s.f.Close(); err != nil {
 		return errkind.New(errkind.Retryable, ReasonCloseFailed, fmt.Errorf("filesink: %w", err))
-	}
-	if s.opts.CompactOnClose {
-		return Compact(s.path)
 	}
 	return nil
 }

@@ -47,13 +47,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/chorusml/chorus/sinks"
+	"github.com/chorusml/chorus/sinks/internal/inflight"
 	"github.com/chorusml/chorus/worker/errkind"
 )
 
@@ -86,9 +86,7 @@ type Sink struct {
 	// writes one row (the savepoint path).
 	upsertSQL, upsertOneSQL string
 
-	mu     sync.RWMutex
-	closed bool
-	writes sync.WaitGroup // Writes in progress
+	writes inflight.Tracker
 }
 
 var _ sinks.Sink = (*Sink)(nil)
@@ -221,17 +219,6 @@ func arrays(rows []row) []any {
 	return []any{tenant, responseID, pipeline, version, label, score, tags, models, partial, runID, msgID, scoredAt}
 }
 
-// enter registers a Write, or reports false after Close.
-func (s *Sink) enter() bool {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return false
-	}
-	s.writes.Add(1)
-	return true
-}
-
 // Write commits rows: all of them, or, when some are bad in themselves,
 // the others, returning sinks.RowErrors for the bad ones. Any other error
 // means nothing of the batch was committed (or, when the connection broke
@@ -240,10 +227,10 @@ func (s *Sink) Write(ctx context.Context, rows []sinks.Result) error {
 	if err := ctx.Err(); err != nil {
 		return classify(ctx, "write", err)
 	}
-	if !s.enter() {
+	if !s.writes.Enter() {
 		return sinks.ErrClosed
 	}
-	defer s.writes.Done()
+	defer s.writes.Leave()
 	if len(rows) == 0 {
 		return nil
 	}
@@ -310,21 +297,14 @@ func (s *Sink) writeEach(ctx context.Context, rows []row) (sinks.RowErrors, erro
 // When ctx ends first it returns ctx's error; the pool is then closed as
 // soon as the last Write returns. A second Close is harmless.
 func (s *Sink) Close(ctx context.Context) error {
-	s.mu.Lock()
-	s.closed = true
-	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() {
-		s.writes.Wait()
+	err := s.writes.Close(ctx, func() error {
 		s.pool.Close()
-		close(done)
-	}()
-	select {
-	case <-done:
 		return nil
-	case <-ctx.Done():
-		return classify(ctx, "close: waiting for writes", ctx.Err())
+	})
+	if err != nil { // only ErrWritesInProgress: closing the pool cannot fail
+		return classify(ctx, "close", err)
 	}
+	return nil
 }
 
 // Check connects and returns an error unless the table has every migration
