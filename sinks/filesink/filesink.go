@@ -272,19 +272,22 @@ func (s *Sink) append(batch []*commit) error {
 // closes the file and, with Options.CompactOnClose, compacts it. Closing
 // twice is a no-op.
 func (s *Sink) Close(ctx context.Context) error {
-	// Past ctx, the writer finishes the queue on its own and the file stays
-	// open until then.
-	err := s.writes.Close(ctx, s.closeFile)
-	if err != nil {
-		if errors.Is(err, inflight.ErrWritesInProgress) {
-			return fmt.Errorf("filesink: close: %w", err)
-		}
+	// Only the Close whose release ran, in time, compacts. Past ctx the
+	// writer finishes the queue on its own, the file stays open until then
+	// and nobody waits for a compaction; a later Close runs no release, and
+	// compacting there could replace the file under that writer.
+	released := false // a late release sets it too, but err then says so and it is not read
+	err := s.writes.Close(ctx, func() error {
+		released = true
+		return s.closeFile()
+	})
+	if errors.Is(err, inflight.ErrWritesInProgress) {
+		return fmt.Errorf("filesink: close: %w", err)
+	}
+	if err != nil || !released || !s.opts.CompactOnClose {
 		return err
 	}
-	if s.opts.CompactOnClose {
-		return Compact(s.path)
-	}
-	return nil
+	return Compact(s.path)
 }
 
 // closeFile stops the writer, once every queued commit is answered, and

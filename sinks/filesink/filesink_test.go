@@ -157,3 +157,35 @@ func TestCompact(t *testing.T) {
 		t.Errorf("rows before %+v, after %+v: want the last write of each key", before, after)
 	}
 }
+
+// A second Close must not compact again: compaction replaces the file, and
+// after a first Close that timed out the writer may still be appending to
+// the one it has open.
+func TestSecondCloseDoesNotCompact(t *testing.T) {
+	ctx := testCtx(t)
+	path := filepath.Join(t.TempDir(), "out.jsonl")
+	s, err := filesink.Open(path, filesink.Options{CompactOnClose: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(ctx, []sinks.Result{sinktest.Row(0), sinktest.Row(0)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	compacted, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatalf("second Close = %v, want nil", err)
+	}
+	again, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !os.SameFile(compacted, again) {
+		t.Error("second Close replaced the file: it compacted again")
+	}
+}
