@@ -42,9 +42,10 @@ func (t *Tracker) Leave() { t.wg.Done() }
 
 // Close stops new Writes, waits for those in progress and then runs
 // release, returning its error. If ctx ends first, Close returns an error
-// wrapping ErrWritesInProgress and ctx's error, and release still runs, once, when the last Write leaves: the
-// sink's resources are freed late, never under a Write. Only the first
-// Close runs release; later ones return nil at once.
+// wrapping ErrWritesInProgress and ctx's error, and release still runs,
+// once, when the last Write leaves: the sink's resources are freed late,
+// never under a Write. Only the first Close runs release; later ones
+// return nil at once.
 func (t *Tracker) Close(ctx context.Context, release func() error) error {
 	t.mu.Lock()
 	if t.closed {

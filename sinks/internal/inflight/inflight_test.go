@@ -3,6 +3,7 @@ package inflight
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync/atomic"
 	"testing"
 )
@@ -21,11 +22,11 @@ func TestEnterAfterClose(t *testing.T) {
 	}
 }
 
-// release reports an error if it runs before the Write in progress left;
-// left is set just before Leave, so an early release is always caught.
-func checkedRelease(left *atomic.Bool, released chan<- struct{}) func() error {
+// checkedRelease reports an error if it runs before the Write in progress
+// left; left is set just before Leave, so an early release is always
+// caught.
+func checkedRelease(left *atomic.Bool) func() error {
 	return func() error {
-		defer close(released)
 		if !left.Load() {
 			return errors.New("released while a Write was in progress")
 		}
@@ -39,9 +40,14 @@ func TestCloseWaitsForWrites(t *testing.T) {
 		t.Fatal("Enter = false")
 	}
 	var left atomic.Bool
-	released := make(chan struct{})
 	errc := make(chan error, 1)
-	go func() { errc <- tr.Close(context.Background(), checkedRelease(&left, released)) }()
+	go func() { errc <- tr.Close(context.Background(), checkedRelease(&left)) }()
+	// Leave only once Close has begun, so it is the wait that is tested,
+	// not a Close that found nothing in progress.
+	for tr.Enter() {
+		tr.Leave()
+		runtime.Gosched()
+	}
 	left.Store(true)
 	tr.Leave()
 	if err := <-errc; err != nil {
@@ -65,9 +71,8 @@ func TestCloseDeadlineReleasesLater(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	var left atomic.Bool
-	released := make(chan struct{})
 	releaseErr := make(chan error, 1)
-	release := checkedRelease(&left, released)
+	release := checkedRelease(&left)
 	err := tr.Close(ctx, func() error { err := release(); releaseErr <- err; return err })
 	if !errors.Is(err, context.Canceled) || !errors.Is(err, ErrWritesInProgress) {
 		t.Fatalf("Close = %v, want ErrWritesInProgress and context.Canceled", err)
